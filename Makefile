@@ -1,0 +1,38 @@
+# Two commands on a fresh machine:  `make demo` runs the example scenario, `make test` the tests.
+# Both create the virtual environment in .venv and, when run as root, install the system
+# packages they need (openssh-server for the test hosts, graphviz for graph images).
+
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+SYSTEM_PACKAGES := openssh-server graphviz
+
+.PHONY: demo test lint system-deps venv clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+system-deps:
+	@if [ -x /usr/sbin/sshd ] && command -v dot >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES); \
+	else \
+	  echo "missing system packages: run  sudo apt-get install -y $(SYSTEM_PACKAGES)"; exit 1; \
+	fi
+
+demo: system-deps venv
+	$(PY) examples/demo.py
+
+test: system-deps venv
+	$(PY) -m pytest
+
+lint: venv
+	$(VENV)/bin/ruff check apssh apssh_tui tests examples
+
+clean:
+	rm -rf $(VENV) .pytest_cache

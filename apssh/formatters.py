@@ -1,0 +1,259 @@
+"""Where remote output goes: formatters receive lines in batches, plus connection events.
+
+A formatter is attached to each node (SshProxy / LocalNode).  Lines arrive in
+batches (one call per received chunk, never one call per line); each line keeps
+its trailing newline, except perhaps the very last one of a stream.
+
+Format placeholders, usable in any ``custom_format``:
+
+* ``@line@`` / ``{linenl}``: the line with its newline; ``{line}``: without it;
+  ``{nl}``: a newline;
+* ``@host@`` / ``{fqdn}``: the hostname as given; ``{host}``: its first label
+  (``fit01`` for ``fit01.example.org``; IP addresses are kept whole);
+* ``@user@`` / ``{user}``: the remote login name;
+* ``@time@`` / ``{time}``: ``%H-%M-%S``; any strftime code such as ``%H`` is
+  applied to the local reception time.
+
+Every formatted line ends with exactly one newline.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Iterable
+
+from asyncssh import EXTENDED_DATA_STDERR
+
+#: datatype of stdout lines (asyncssh's convention)
+STDOUT = None
+#: datatype of stderr lines
+STDERR = EXTENDED_DATA_STDERR
+
+_LINE_PLACEHOLDERS = re.compile(r"(@line@|\{linenl\}|\{line\})")
+
+
+def short_hostname(hostname: str) -> str:
+    """``fit01`` for ``fit01.example.org``; IP addresses are returned whole."""
+    try:
+        ipaddress.ip_address(hostname)
+        return hostname
+    except ValueError:
+        return hostname.split(".", 1)[0]
+
+
+class _CompiledFormat:
+    """A custom format split once, so that formatting a batch costs one join per line."""
+
+    def __init__(self, custom_format: str):
+        text = custom_format.replace("@time@", "%H-%M-%S").replace("{time}", "%H-%M-%S")
+        self.has_time = "%" in text
+        self.text = text
+
+    def segments(self, hostname: str, username: str | None) -> list[str]:
+        """The format with host, user and time filled in, split at line placeholders."""
+        text = time.strftime(self.text) if self.has_time else self.text
+        user = username or ""
+        text = (text.replace("@host@", hostname).replace("{fqdn}", hostname)
+                .replace("{host}", short_hostname(hostname))
+                .replace("@user@", user).replace("{user}", user).replace("{nl}", "\n"))
+        return _LINE_PLACEHOLDERS.split(text)
+
+    def apply(self, lines: Iterable[str], hostname: str, username: str | None) -> str:
+        """All lines formatted and concatenated, each ending with one newline."""
+        segments = self.segments(hostname, username)
+        out = []
+        for line in lines:
+            with_nl = line if line.endswith("\n") else line + "\n"
+            bare = with_nl[:-1]
+            parts = []
+            for index, segment in enumerate(segments):
+                if index % 2 == 0:
+                    parts.append(segment)
+                else:
+                    parts.append(bare if segment == "{line}" else with_nl)
+            formatted = "".join(parts)
+            out.append(formatted if formatted.endswith("\n") else formatted + "\n")
+        return "".join(out)
+
+
+class Formatter:
+    """Base class: decides what happens to remote output and connection events.
+
+    Args:
+        custom_format: how each line is rendered (see the module doc for placeholders).
+        verbose: when true, connection events are reported too.
+
+    Subclasses override :meth:`lines` (preferred, called once per batch) or
+    :meth:`line`, and :meth:`event` to see connection events.
+    """
+
+    def __init__(self, custom_format: str = "@line@", verbose: bool = False):
+        self.custom_format = custom_format
+        self.verbose = verbose
+        self._format = _CompiledFormat(custom_format)
+
+    # -- output
+    def format_lines(self, lines: Iterable[str], hostname: str, username: str | None = None) -> str:
+        """Render ``lines`` with this formatter's format; returns one string."""
+        return self._format.apply(lines, hostname, username)
+
+    def lines(self, lines: list[str], datatype, hostname: str, username: str | None = None) -> None:
+        """A batch of lines from ``hostname``; ``datatype`` is STDOUT or STDERR."""
+        for line in lines:
+            self.line(line, datatype, hostname)
+
+    def line(self, line: str, datatype, hostname: str) -> None:
+        """One line; the default does nothing (subclasses decide)."""
+
+    # -- events
+    def event(self, hostname: str, message: str) -> None:
+        """A connection-level event about ``hostname``; the default ignores it."""
+
+    def announce(self, hostname: str, message: str) -> None:
+        """What a verbose command is about to do; shown whatever ``verbose`` says."""
+        self.event(hostname, message)
+
+    def connection_made(self, hostname: str, username: str | None, direct: bool) -> None:
+        how = "direct" if direct else "tunnelled"
+        self.event(hostname, f"connected ({how}) as {username}")
+
+    def connection_lost(self, hostname: str, exc: BaseException | None, username: str | None) -> None:
+        self.event(hostname, f"connection closed{f': {exc}' if exc else ''}")
+
+    def auth_completed(self, hostname: str, username: str | None) -> None:
+        self.event(hostname, f"authenticated as {username}")
+
+    def session_start(self, hostname: str, command: str) -> None:
+        self.event(hostname, f"session started for {command}")
+
+    def session_stop(self, hostname: str, command: str) -> None:
+        self.event(hostname, f"session ended for {command}")
+
+    def sftp_start(self, hostname: str) -> None:
+        self.event(hostname, "SFTP subsystem started")
+
+    def sftp_stop(self, hostname: str) -> None:
+        self.event(hostname, "SFTP subsystem stopped")
+
+
+class TerminalFormatter(Formatter):
+    """Prints lines as they come: remote stdout to stdout, remote stderr to stderr.
+
+    Args:
+        custom_format: the line format (see the module doc).
+        verbose: also print connection events on stderr.
+    """
+
+    def __init__(self, custom_format: str, verbose: bool = False):
+        super().__init__(custom_format, verbose)
+
+    def lines(self, lines, datatype, hostname, username=None):
+        stream = sys.stderr if datatype == STDERR else sys.stdout
+        stream.write(self.format_lines(lines, hostname, username))
+        stream.flush()
+
+    def line(self, line, datatype, hostname):
+        self.lines([line], datatype, hostname)
+
+    def event(self, hostname, message):
+        if self.verbose:
+            self.announce(hostname, message)
+
+    def announce(self, hostname, message):
+        sys.stderr.write(f"{time.strftime('%H-%M-%S')} {hostname}: {message}\n")
+        sys.stderr.flush()
+
+
+class RawFormatter(TerminalFormatter):
+    """Lines printed as they are: ``TerminalFormatter("@line@")``."""
+
+    def __init__(self, format: str = "@line@", verbose: bool = False):  # noqa: A002 - API name
+        super().__init__(format, verbose)
+
+
+class ColonFormatter(TerminalFormatter):
+    """Lines prefixed with the host: ``TerminalFormatter("@host@:@line@")``."""
+
+    def __init__(self, format: str = "@host@:@line@", verbose: bool = False):  # noqa: A002
+        super().__init__(format, verbose)
+
+
+class TimeColonFormatter(TerminalFormatter):
+    """Lines prefixed with reception time and host."""
+
+    def __init__(self, format: str = "%H-%M-%S:@host@:@line@", verbose: bool = False):  # noqa: A002
+        super().__init__(format, verbose)
+
+
+#: apssh 0.27 names
+HostFormatter = ColonFormatter
+TimeHostFormatter = TimeColonFormatter
+
+
+class SubdirFormatter(Formatter):
+    """Stores each host's output in ``<run_name>/<hostname>`` (stdout, stderr, events merged).
+
+    Args:
+        run_name: local directory, created when the first output arrives.
+        verbose: also write connection events in the files.
+    """
+
+    def __init__(self, run_name: str, *, verbose: bool = True):
+        super().__init__("@line@", verbose)
+        self.run_name = Path(run_name)
+
+    def filename(self, hostname: str) -> Path:
+        """The file that receives ``hostname``'s output."""
+        return self.run_name / hostname
+
+    def _append(self, hostname: str, text: str) -> None:
+        self.run_name.mkdir(parents=True, exist_ok=True)
+        # opened per batch: 1000 hosts must not hold 1000 descriptors
+        with open(self.filename(hostname), "a", encoding="utf-8") as out:
+            out.write(text)
+
+    def lines(self, lines, datatype, hostname, username=None):
+        self._append(hostname, self.format_lines(lines, hostname, username))
+
+    def line(self, line, datatype, hostname):
+        self.lines([line], datatype, hostname)
+
+    def event(self, hostname, message):
+        if self.verbose:
+            self.announce(hostname, message)
+
+    def announce(self, hostname, message):
+        self._append(hostname, f"{time.strftime('%H-%M-%S')} {message}\n")
+
+
+class CaptureFormatter(Formatter):
+    """Keeps stdout in memory instead of printing it; stderr still goes to stderr.
+
+    Use :meth:`start_capture` to empty the capture and :meth:`get_capture` to read it.
+    """
+
+    def __init__(self, custom_format: str = "@line@", verbose: bool = True):
+        super().__init__(custom_format, verbose)
+        self._captured: list[str] = []
+
+    def start_capture(self) -> None:
+        """Forget everything captured so far."""
+        self._captured = []
+
+    def get_capture(self) -> str:
+        """The stdout lines captured since the last :meth:`start_capture`."""
+        return "".join(self._captured)
+
+    def lines(self, lines, datatype, hostname, username=None):
+        text = self.format_lines(lines, hostname, username)
+        if datatype == STDERR:
+            sys.stderr.write(text)
+        else:
+            self._captured.append(text)
+
+    def line(self, line, datatype, hostname):
+        self.lines([line], datatype, hostname)

@@ -1,0 +1,112 @@
+"""Finding private keys: from the command line, the ssh agent, or ~/.ssh."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import getpass
+import os
+import sys
+from pathlib import Path
+
+import asyncssh
+
+#: default key files, tried in this order when no key is given and the agent has none
+DEFAULT_KEY_NAMES = ("id_ed25519", "id_ecdsa", "id_rsa", "id_dsa")
+
+
+def import_private_key(filename: str | os.PathLike) -> asyncssh.SSHKey | None:
+    """Load the private key in ``filename``; asks for its passphrase on a terminal if needed.
+
+    Returns:
+        the asyncssh SSHKey, or None when the file is missing or cannot be read as a key
+        (the reason is printed on stderr).
+    """
+    path = Path(filename).expanduser()
+    try:
+        return asyncssh.read_private_key(path)
+    except asyncssh.KeyEncryptionError:
+        pass
+    except (OSError, asyncssh.KeyImportError) as exc:
+        print(f"apssh: cannot use private key {path}: {exc}", file=sys.stderr)
+        return None
+    if not sys.stdin or not sys.stdin.isatty():
+        print(f"apssh: private key {path} needs a passphrase and there is no terminal to ask; "
+              "load it into ssh-agent (ssh-add) instead", file=sys.stderr)
+        return None
+    for _ in range(3):
+        passphrase = getpass.getpass(f"Enter passphrase for key {path}: ")
+        try:
+            return asyncssh.read_private_key(path, passphrase)
+        except asyncssh.KeyEncryptionError:
+            print("wrong passphrase", file=sys.stderr)
+    return None
+
+
+async def co_load_agent_keys(agent_path: str | None = None) -> list:
+    """Async version of :func:`load_agent_keys`."""
+    agent_path = agent_path or os.environ.get("SSH_AUTH_SOCK")
+    if not agent_path:
+        return []
+    try:
+        async with asyncssh.connect_agent(agent_path) as agent:
+            return list(await agent.get_keys())
+    except (OSError, asyncssh.Error):
+        return []
+
+
+def _run_coroutine_anywhere(coro_factory):
+    """Run a coroutine to completion, even when called from inside a running loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro_factory())
+    # inside a loop: a private loop in a worker thread avoids re-entering this one
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro_factory()).result()
+
+
+def load_agent_keys(agent_path: str | None = None) -> list:
+    """The keys that ssh-agent offers.
+
+    Args:
+        agent_path: the agent's socket; default ``$SSH_AUTH_SOCK``.
+
+    Returns:
+        a list of agent keys, empty when no agent can be reached.
+    """
+    return _run_coroutine_anywhere(lambda: co_load_agent_keys(agent_path))
+
+
+def default_key_files(ssh_dir: str | os.PathLike | None = None) -> list[Path]:
+    """The default key files of ``~/.ssh`` that exist, in preference order."""
+    directory = Path(ssh_dir) if ssh_dir else Path("~/.ssh").expanduser()
+    return [directory / name for name in DEFAULT_KEY_NAMES if (directory / name).is_file()]
+
+
+def load_private_keys(command_line_keys=None, verbose: bool = False) -> list:
+    """The default policy for private keys, shared by the commands and SshNode.
+
+    1. keys given explicitly (``command_line_keys``, e.g. from ``apssh -k``): exactly those;
+    2. otherwise the keys of the ssh agent (``$SSH_AUTH_SOCK``), when it has any;
+    3. otherwise ``~/.ssh/id_ed25519``, ``id_ecdsa``, ``id_rsa``, ``id_dsa`` that exist.
+
+    Returns:
+        a list of keys (possibly empty: the caller decides how to report that).
+    """
+    if command_line_keys:
+        keys = [import_private_key(filename) for filename in command_line_keys]
+        loaded = [key for key in keys if key is not None]
+        if verbose:
+            print(f"apssh: {len(loaded)} key(s) loaded from {list(command_line_keys)}", file=sys.stderr)
+        return loaded
+    agent_keys = load_agent_keys()
+    if agent_keys:
+        if verbose:
+            print(f"apssh: using {len(agent_keys)} key(s) from ssh-agent", file=sys.stderr)
+        return agent_keys
+    keys = [import_private_key(path) for path in default_key_files()]
+    loaded = [key for key in keys if key is not None]
+    if verbose:
+        print(f"apssh: {len(loaded)} key(s) loaded from ~/.ssh", file=sys.stderr)
+    return loaded

@@ -1,0 +1,135 @@
+"""Service: start, stop and inspect a daemon on a node, as a systemd transient unit.
+
+Each method returns a :class:`~apssh.commands.Run` to put in an SshJob.  The command
+lines are POSIX sh, and every value in them is shell-quoted.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from .commands import Run
+from .deferred import StrLikeMixin, render
+
+SYSTEMD_TYPES = ("simple", "exec", "forking", "oneshot", "notify", "dbus", "idle")
+# systemctl status: 3 = unit not active, 4 = no such unit; both are answers, not failures
+STATUS_ANSWERS = (3, 4)
+# systemctl stop: 5 = unit not loaded (already stopped, transient unit gone)
+STOP_ANSWERS = (5,)
+
+
+class _ServiceLine(StrLikeMixin):
+    """A command line built around a service command that may be Deferred: quoted once rendered."""
+
+    def __init__(self, build, command):
+        self._build = build
+        self._command = command
+
+    def _template_text(self) -> str:
+        text = self._command._template_text() if isinstance(self._command, StrLikeMixin) else str(self._command)
+        return self._build(text)
+
+    def render(self) -> str:
+        return self._build(render(self._command))
+
+    def dup_from_string(self, new_template):
+        raise TypeError("a Service command line cannot be concatenated; build the Run from parts instead")
+
+
+class Service:
+    """A daemon run on a node with systemd-run.
+
+    Args:
+        command: the command line of the daemon (a str or a Deferred); it is run by /bin/sh.
+        service_id: the unit name given to systemd-run; unique on a given host.
+        tty: give the command a pseudo-terminal (through ``script``), for programs that want one.
+        systemd_type: the unit's Type=, ``simple`` for a command that stays in the
+            foreground, ``forking`` for one that daemonizes itself.
+        environ: extra environment variables for the daemon (systemd gives it almost none).
+        stop_if_running: the start command first stops a running unit of the same id
+            and resets a failed one, so a scenario can be replayed.
+        verbose: passed to the Run commands (prints what runs).
+    """
+
+    def __init__(self, command, *, service_id: str, tty: bool = False, systemd_type: str = "simple",
+                 environ: dict | None = None, stop_if_running: bool = True, verbose: bool = False):
+        if not isinstance(command, (str, StrLikeMixin)):
+            raise TypeError(f"Service: command must be a str or a Deferred, got {type(command).__name__}")
+        if not isinstance(service_id, str) or not service_id or "/" in service_id or service_id.isspace():
+            raise ValueError(f"Service: service_id must be a non-empty unit name, got {service_id!r}")
+        if systemd_type not in SYSTEMD_TYPES:
+            raise ValueError(f"Service {service_id!r}: systemd_type must be one of "
+                             f"{', '.join(SYSTEMD_TYPES)}, got {systemd_type!r}")
+        environ = dict(environ or {})
+        for name in environ:
+            if not isinstance(name, str) or not name.isidentifier():
+                raise ValueError(f"Service {service_id!r}: environment variable name {name!r} is invalid")
+        self.command = command
+        self.service_id = service_id
+        self.tty = tty
+        self.systemd_type = systemd_type
+        self.environ = environ
+        self.stop_if_running = stop_if_running
+        self.verbose = verbose
+
+    def __repr__(self) -> str:
+        return f"Service({self.service_id!r})"
+
+    @property
+    def unit(self) -> str:
+        """The systemd unit name, quoted for the shell."""
+        return shlex.quote(f"{self.service_id}.service")
+
+    # -- command lines (plain text, tested on their own)
+    def _daemon_argv(self, command: str) -> str:
+        if self.tty:
+            # script(1) gives the command a pty without waiting for a terminal
+            return f"script -qfec {shlex.quote(command)} /dev/null"
+        return command
+
+    def start_line(self, command: str) -> str:
+        """The shell line that starts the service running ``command``."""
+        options = [f"--unit={shlex.quote(self.service_id)}",
+                   f"--service-type={self.systemd_type}"]
+        options += [shlex.quote(f"--setenv={name}={value}") for name, value in self.environ.items()]
+        start = f"systemd-run {' '.join(options)} /bin/sh -c {shlex.quote(self._daemon_argv(command))}"
+        if not self.stop_if_running:
+            return start
+        return (f"if systemctl is-active --quiet {self.unit}; then systemctl stop {self.unit}; fi; "
+                f"systemctl reset-failed {self.unit} 2>/dev/null; {start}")
+
+    def stop_line(self) -> str:
+        return f"systemctl stop {self.unit}"
+
+    def status_line(self, output: str | None = None) -> str:
+        line = f"systemctl --no-pager --full status {self.unit}"
+        return f"{line} > {shlex.quote(output)} 2>&1" if output else line
+
+    def journal_line(self, since: str | None = None) -> str:
+        line = f"journalctl --no-pager --unit={self.unit}"
+        return f"{line} --since={shlex.quote(since)}" if since else line
+
+    # -- Run commands for an SshJob
+    def _run(self, line, label: str, kwds: dict, answers=()) -> Run:
+        kwds.setdefault("verbose", self.verbose)
+        allowed = list(kwds.pop("allowed_exits", None) or []) + list(answers)
+        return Run(line, label=label, allowed_exits=allowed or None, **kwds)
+
+    def start_command(self, *, label: str | None = None, **kwds) -> Run:
+        """A Run that starts the service (kwds go to Run)."""
+        line = _ServiceLine(self.start_line, self.command) if isinstance(self.command, StrLikeMixin) \
+            else self.start_line(self.command)
+        return self._run(line, label or f"start service {self.service_id}", kwds)
+
+    def stop_command(self, *, label: str | None = None, **kwds) -> Run:
+        """A Run that stops the service (already stopped counts as success)."""
+        return self._run(self.stop_line(), label or f"stop service {self.service_id}", kwds, STOP_ANSWERS)
+
+    def status_command(self, *, output: str | None = None, label: str | None = None, **kwds) -> Run:
+        """A Run that shows the service status, or writes it to remote file ``output``."""
+        return self._run(self.status_line(output), label or f"status of service {self.service_id}",
+                         kwds, STATUS_ANSWERS)
+
+    def journal_command(self, *, since: str | None = None, label: str | None = None, **kwds) -> Run:
+        """A Run that shows the service's journal, from ``since`` (journalctl syntax) if given."""
+        return self._run(self.journal_line(since), label or f"journal of service {self.service_id}", kwds)

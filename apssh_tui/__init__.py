@@ -1,0 +1,1 @@
+"""apssh-tui: a Textual application to run, watch and steer apssh scenarios."""
