@@ -9,12 +9,14 @@ from .formatters import (CaptureFormatter, ColonFormatter, Formatter, HostFormat
                          SubdirFormatter, TerminalFormatter, TimeColonFormatter, TimeHostFormatter)
 from .keys import import_private_key, load_agent_keys, load_private_keys
 from .nodes import LocalNode, SshNode
+from .scenario import Scenario, load_scenario
 from .service import Service
 from .sshjob import CommandFailedError, SshJob
 from .sshproxy import HostKeyError, SshConnectError, SshProxy
 from .topology import (close_ssh_in_scheduler, co_close_ssh_in_scheduler, topology_as_dotfile,
                        topology_as_pngfile, topology_dot, topology_graph)
 from .version import __version__
+from .yaml_loader import ScenarioError, YamlLoader
 
 __all__ = [
     "Pull", "Push", "Run", "RunScript", "RunString",
@@ -26,4 +28,5 @@ __all__ = [
     "HostKeyError", "SshConnectError", "SshProxy",
     "close_ssh_in_scheduler", "co_close_ssh_in_scheduler", "topology_as_dotfile",
     "topology_as_pngfile", "topology_dot", "topology_graph", "__version__",
+    "Scenario", "ScenarioError", "YamlLoader", "load_scenario",
 ]

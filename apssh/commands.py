@@ -112,6 +112,15 @@ def _check_parts(owner: str, parts) -> None:
                             f"got {type(part).__name__} {part!r}")
 
 
+def _x11_options(owner: str, x11: bool) -> dict:
+    """create_session options for X11 forwarding; without a local DISPLAY, say so (ValueError)."""
+    if not x11:
+        return {}
+    if not os.environ.get("DISPLAY"):
+        raise ValueError(f"{owner}(x11=True): no local DISPLAY to forward X11 to (DISPLAY is not set)")
+    return {"x11_forwarding": True}
+
+
 def _join(parts) -> str:
     return " ".join(render(part) for part in parts)
 
@@ -161,7 +170,7 @@ class Run(AbstractCommand, CapturableMixin):
         return self.label or _template_line(self.argv)
 
     def _x11_options(self) -> dict:
-        return {"x11_forwarding": True} if self.x11 else {}
+        return _x11_options(type(self).__name__, self.x11)
 
     async def co_run_remote(self, node):
         command = self.command_line()
@@ -246,7 +255,7 @@ class RunLocalStuff(AbstractCommand, CapturableMixin):
                 node.formatter.announce(node.hostname, f"{type(self).__name__}: {command}")
             sink = self._capture_sink()
             retcod = await node.run(command, stdout_sink=sink,
-                                    **({"x11_forwarding": True} if self.x11 else {}))
+                                    **_x11_options(type(self).__name__, self.x11))
             self._store_capture(sink)
             return retcod
         finally:

@@ -200,24 +200,28 @@ class SubdirFormatter(Formatter):
     Args:
         run_name: local directory, created when the first output arrives.
         verbose: also write connection events in the files.
+        stderr_suffix: when set (e.g. ``".err"``), stderr goes to ``<hostname><suffix>``.
     """
 
-    def __init__(self, run_name: str, *, verbose: bool = True):
+    def __init__(self, run_name: str, *, verbose: bool = True, stderr_suffix: str | None = None):
         super().__init__("@line@", verbose)
         self.run_name = Path(run_name)
+        self.stderr_suffix = stderr_suffix
 
-    def filename(self, hostname: str) -> Path:
-        """The file that receives ``hostname``'s output."""
+    def filename(self, hostname: str, datatype=STDOUT) -> Path:
+        """The file that receives ``hostname``'s output (stderr apart when ``stderr_suffix`` is set)."""
+        if datatype == STDERR and self.stderr_suffix:
+            return self.run_name / f"{hostname}{self.stderr_suffix}"
         return self.run_name / hostname
 
-    def _append(self, hostname: str, text: str) -> None:
+    def _append(self, hostname: str, text: str, datatype=STDOUT) -> None:
         self.run_name.mkdir(parents=True, exist_ok=True)
         # opened per batch: 1000 hosts must not hold 1000 descriptors
-        with open(self.filename(hostname), "a", encoding="utf-8") as out:
+        with open(self.filename(hostname, datatype), "a", encoding="utf-8") as out:
             out.write(text)
 
     def lines(self, lines, datatype, hostname, username=None):
-        self._append(hostname, self.format_lines(lines, hostname, username))
+        self._append(hostname, self.format_lines(lines, hostname, username), datatype)
 
     def line(self, line, datatype, hostname):
         self.lines([line], datatype, hostname)

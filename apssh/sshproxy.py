@@ -14,6 +14,7 @@ import codecs
 import getpass
 import os
 import pwd
+import secrets
 import weakref
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,10 @@ HOST_KEY_POLICIES = ("strict", "accept-new", "ignore")
 MAX_PENDING_CHARS = 1 << 20
 # how long a remote command gets between TERM and KILL when it is aborted
 ABORT_GRACE_SECONDS = 1.0
+# environment variable marking the processes of one remote run, so that an abort can find
+# and kill them: sshd ignores signal requests for root logins ("session signalling requires
+# privilege separation") and only ever signals the session leader
+RUN_MARKER_VARIABLE = "APSSH_RUN_ID"
 # a close that takes longer than this is cut short
 CLOSE_TIMEOUT_SECONDS = 3.0
 # ProxyJump chains longer than this are taken for loops in ~/.ssh/config
@@ -341,6 +346,9 @@ class SshProxy:
         recorded = []
         if path.is_file():
             recorded = asyncssh.match_known_hosts(str(path), host, "", port)[0]
+        if any(known.public_data == key.public_data for known in recorded):
+            # recorded meanwhile by a concurrent first connection to the same host
+            return True
         if recorded:
             self._host_key_trouble = (
                 f"host key of {pattern} has CHANGED: the server offers {fingerprint}, "
@@ -448,8 +456,9 @@ class SshProxy:
             try:
                 tunnel = await gateway._connect_for(self)
             except SshConnectError as exc:
-                raise SshConnectError(f"cannot reach {self.describe()}: gateway {gateway.hostname} "
-                                      f"failed: {exc}", hostname=self.hostname) from exc
+                # same class: a gateway's changed host key is still a HostKeyError
+                raise type(exc)(f"cannot reach {self.describe()}: gateway {gateway.hostname} "
+                                f"failed: {exc}", hostname=self.hostname) from exc
         if self.debug:
             self.formatter.event(self.hostname, f"connecting to {self.describe()}")
         self._host_key_trouble = None
@@ -543,9 +552,11 @@ class SshProxy:
         await self.connect_lazy()
         formatter = formatter or self.formatter
         formatter.session_start(self.hostname, command)
+        run_id = secrets.token_hex(12)
         try:
             channel, session = await self.conn.create_session(
-                lambda: _CommandSession(self, formatter, stdout_sink), command,
+                lambda: _CommandSession(self, formatter, stdout_sink),
+                f"export {RUN_MARKER_VARIABLE}={run_id}; {command}",
                 encoding=None, **x11_kwds)
         except (OSError, asyncssh.Error) as exc:
             formatter.event(self.hostname, f"cannot start {command!r}: {exc}")
@@ -553,7 +564,7 @@ class SshProxy:
         try:
             await channel.wait_closed()
         except asyncio.CancelledError:
-            await self._stop_remote(channel)
+            await self._stop_remote(channel, run_id)
             raise
         formatter.session_stop(self.hostname, command)
         signal = channel.get_exit_signal()
@@ -562,19 +573,38 @@ class SshProxy:
         status = channel.get_exit_status()
         return None if status is None else ExitCode(status)
 
-    async def _stop_remote(self, channel) -> None:
-        """Abort path: TERM the remote process group, KILL it if it lingers, close."""
+    async def _stop_remote(self, channel, run_id: str | None = None) -> None:
+        """Abort path: TERM the remote command and its descendants, KILL them if they linger, close.
+
+        The signal goes through the channel, and also (since sshd refuses channel signals for
+        root logins) through a second session that kills every process carrying the run's
+        marker variable (Linux /proc; best effort).
+        """
         for signal in ("TERM", "KILL"):
             try:
                 channel.send_signal(signal)
             except (OSError, asyncssh.Error):
-                break
+                pass
+            if run_id is not None:
+                await self._kill_marked(run_id, signal)
             try:
                 await asyncio.wait_for(asyncio.shield(channel.wait_closed()), ABORT_GRACE_SECONDS)
                 break
             except (asyncio.TimeoutError, asyncio.CancelledError):
                 continue
         channel.close()
+
+    async def _kill_marked(self, run_id: str, signal: str) -> None:
+        """Send ``signal`` to the remote processes whose environment holds ``run_id``."""
+        conn = self.conn
+        if conn is None or conn.is_closed():
+            return
+        script = (f"for f in $(grep -l {RUN_MARKER_VARIABLE}={run_id} /proc/[0-9]*/environ 2>/dev/null); "
+                  f"do p=${{f#/proc/}}; kill -{signal} ${{p%/environ}} 2>/dev/null; done; true")
+        try:
+            await asyncio.wait_for(conn.run(script, check=False), ABORT_GRACE_SECONDS)
+        except (asyncio.TimeoutError, asyncio.CancelledError, OSError, asyncssh.Error):
+            pass
 
     # -- SFTP
     async def sftp_connect_lazy(self) -> asyncssh.SFTPClient:

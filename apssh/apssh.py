@@ -1,0 +1,5 @@
+"""The apssh command's implementation, where apssh 0.27 had it (see :mod:`apssh.cli`)."""
+
+from .cli import Apssh, Appull, Appush, main
+
+__all__ = ["Apssh", "Appush", "Appull", "main"]
