@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncssh
+
 from .commands import Pull, Push, Run, RunScript, RunString
 from .formatters import (ColonFormatter, Formatter, RawFormatter, SubdirFormatter, TerminalFormatter,
                          TimeColonFormatter)
@@ -119,10 +121,14 @@ class _FanOut:
             return None
         stamp = time.strftime("%Y-%m-%d@%H-%M-%S")
         candidate, index = Path(stamp), 1
-        while candidate.exists():
-            index += 1
-            candidate = Path(f"{stamp}-{index}")
-        return candidate
+        while True:
+            # created here, atomically: two runs started in the same second never share it
+            try:
+                candidate.mkdir(parents=True)
+                return candidate
+            except FileExistsError:
+                index += 1
+                candidate = Path(f"{stamp}-{index}")
 
     def formatter(self, args, outdir: Path | None) -> Formatter:
         if outdir is not None:
@@ -192,6 +198,9 @@ class _FanOut:
                 return Outcome(target, unreachable=str(exc))
             except (OSError, CommandFailedError, ValueError) as exc:
                 print(f"{target}: failed: {exc}", file=sys.stderr)
+                return Outcome(target, retcod=None)
+            except asyncssh.Error as exc:  # SFTP errors: a missing remote file, no permission...
+                print(f"{target}: failed: {exc} ({self.describe_action(target)})", file=sys.stderr)
                 return Outcome(target, retcod=None)
             finally:
                 # closing here, not at the end: the window bounds open connections

@@ -19,6 +19,7 @@ Every formatted line ends with exactly one newline.
 
 from __future__ import annotations
 
+import contextvars
 import ipaddress
 import re
 import sys
@@ -32,6 +33,11 @@ from asyncssh import EXTENDED_DATA_STDERR
 STDOUT = None
 #: datatype of stderr lines
 STDERR = EXTENDED_DATA_STDERR
+
+#: the formatter that commands started in the current task use instead of their node's
+#: (a front-end sets it around a job to tell which job each line belongs to)
+COMMAND_FORMATTER: contextvars.ContextVar[Formatter | None] = contextvars.ContextVar(
+    "apssh_command_formatter", default=None)
 
 _LINE_PLACEHOLDERS = re.compile(r"(@line@|\{linenl\}|\{line\})")
 
@@ -116,6 +122,12 @@ class Formatter:
     def announce(self, hostname: str, message: str) -> None:
         """What a verbose command is about to do; shown whatever ``verbose`` says."""
         self.event(hostname, message)
+
+    def connecting(self, hostname: str, username: str | None, via: str | None) -> None:
+        self.event(hostname, f"connecting as {username}" + (f" via {via}" if via else ""))
+
+    def connection_failed(self, hostname: str, username: str | None, reason: str) -> None:
+        self.event(hostname, f"connection failed: {reason}")
 
     def connection_made(self, hostname: str, username: str | None, direct: bool) -> None:
         how = "direct" if direct else "tunnelled"

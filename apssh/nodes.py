@@ -6,7 +6,7 @@ import asyncio
 import os
 import signal
 
-from .formatters import STDERR, STDOUT, ColonFormatter, Formatter
+from .formatters import COMMAND_FORMATTER, STDERR, STDOUT, ColonFormatter, Formatter
 from .sshproxy import ABORT_GRACE_SECONDS, ExitCode, LineSplitter, SshProxy, local_username
 
 # bytes read from a local process at a time: output is handled in chunks, not lines
@@ -92,7 +92,7 @@ class LocalNode:
 
         Cancelling the calling task sends TERM to the process group, then KILL.
         """
-        formatter = formatter or self.formatter
+        formatter = formatter or COMMAND_FORMATTER.get() or self.formatter
         formatter.session_start(self.hostname, command)
         output = asyncio.subprocess.DEVNULL if ignore_outputs else asyncio.subprocess.PIPE
         process = await asyncio.create_subprocess_shell(

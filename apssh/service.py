@@ -113,7 +113,9 @@ class Service:
     def _run(self, line, label: str, kwds: dict, answers=()) -> Run:
         kwds.setdefault("verbose", self.verbose)
         allowed = list(kwds.pop("allowed_exits", None) or []) + list(answers)
-        return Run(line, label=label, allowed_exits=allowed or None, **kwds)
+        run = Run(line, label=label, allowed_exits=allowed or None, **kwds)
+        run.service = self  # lets a front-end find the services a scenario uses
+        return run
 
     def start_command(self, *, label: str | None = None, **kwds) -> Run:
         """A Run that starts the service (kwds go to Run)."""

@@ -22,7 +22,7 @@ from typing import Any
 import asyncssh
 from asyncssh.config import SSHClientConfig
 
-from .formatters import STDERR, STDOUT, ColonFormatter, Formatter
+from .formatters import COMMAND_FORMATTER, STDERR, STDOUT, ColonFormatter, Formatter
 
 #: accepted values for ``host_key_policy``
 HOST_KEY_POLICIES = ("strict", "accept-new", "ignore")
@@ -472,9 +472,12 @@ class SshProxy:
             options["agent_path"] = None
         if self.port != 22 or not self._config.get("Port"):
             options["port"] = self.port
+        self.formatter.connecting(self.hostname, self.username, gateway.hostname if gateway else None)
         try:
             conn = await self._asyncssh_connect(options)
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                self.formatter.connection_failed(self.hostname, self.username, str(exc))
             if gateway is not None:
                 await gateway._release(self)
             raise
@@ -550,7 +553,7 @@ class SshProxy:
         Cancelling the calling task sends TERM to the remote process group, then KILL.
         """
         await self.connect_lazy()
-        formatter = formatter or self.formatter
+        formatter = formatter or COMMAND_FORMATTER.get() or self.formatter
         formatter.session_start(self.hostname, command)
         run_id = secrets.token_hex(12)
         try:
@@ -595,12 +598,20 @@ class SshProxy:
         channel.close()
 
     async def _kill_marked(self, run_id: str, signal: str) -> None:
-        """Send ``signal`` to the remote processes whose environment holds ``run_id``."""
+        """Send ``signal`` to the remote processes of run ``run_id``, and to their process groups.
+
+        They are found by the marker in their environment (inherited by every child) or in
+        their command line (the shell that sshd started has it in its ``-c`` argument only).
+        The marker is quoted in two halves so that this script never matches itself.
+        """
         conn = self.conn
         if conn is None or conn.is_closed():
             return
-        script = (f"for f in $(grep -l {RUN_MARKER_VARIABLE}={run_id} /proc/[0-9]*/environ 2>/dev/null); "
-                  f"do p=${{f#/proc/}}; kill -{signal} ${{p%/environ}} 2>/dev/null; done; true")
+        # process groups first (the shell with its children, at once), then single processes
+        script = (f"m='{RUN_MARKER_VARIABLE}''={run_id}'; "
+                  f"l=$(grep -l \"$m\" /proc/[0-9]*/cmdline /proc/[0-9]*/environ 2>/dev/null); "
+                  f"for f in $l; do p=${{f#/proc/}}; kill -{signal} -${{p%/*}} 2>/dev/null; done; "
+                  f"for f in $l; do p=${{f#/proc/}}; kill -{signal} ${{p%/*}} 2>/dev/null; done; true")
         try:
             await asyncio.wait_for(conn.run(script, check=False), ABORT_GRACE_SECONDS)
         except (asyncio.TimeoutError, asyncio.CancelledError, OSError, asyncssh.Error):

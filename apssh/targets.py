@@ -40,7 +40,8 @@ class Target:
 
     def login(self) -> str:
         """``[user@]host[:port]``, without the gateway."""
-        text = f"{self.username}@{self.hostname}" if self.username else self.hostname
+        host = f"[{self.hostname}]" if self.port and ":" in self.hostname else self.hostname  # IPv6
+        text = f"{self.username}@{host}" if self.username else host
         return f"{text}:{self.port}" if self.port else text
 
     def __str__(self) -> str:
@@ -120,6 +121,8 @@ def expand_word(word: str) -> list[str]:
         normalized = normalized.replace(arrow, GATEWAY_ARROWS[0])
     prefix, arrow, last = normalized.rpartition(GATEWAY_ARROWS[0])
     user, at, hostport = last.rpartition("@")
+    if hostport.startswith("[") and ":" in hostport.partition("]")[0]:
+        return [word]  # [IPv6 address]:port, not a node set
     try:
         hosts = list(NodeSet(hostport))
     except NodeSetParseError as exc:

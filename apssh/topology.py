@@ -96,7 +96,18 @@ async def co_close_ssh_in_scheduler(scheduler, manage_gateways: bool = True) -> 
     closed too, after the nodes behind them.
     """
     by_distance: dict[int, list[SshProxy]] = defaultdict(list)
-    for node in ssh_nodes(scheduler, manage_gateways):
+    nodes = ssh_nodes(scheduler, manage_gateways)
+    if not manage_gateways:
+        # the gateways are left to the caller: closing the nodes behind them must not
+        # release (and so close) them; they stay open until closed explicitly
+        chosen = {id(node) for node in nodes}
+        for node in nodes:
+            hop = node.effective_gateway()
+            while hop is not None:
+                if id(hop) not in chosen and hop.conn is not None:
+                    hop._own_use = True
+                hop = hop.effective_gateway()
+    for node in nodes:
         by_distance[node.distance()].append(node)
     for distance in sorted(by_distance, reverse=True):
         await asyncio.gather(*(node.close() for node in by_distance[distance]), return_exceptions=True)

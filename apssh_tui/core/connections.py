@@ -1,0 +1,114 @@
+"""The topology: the local host, each gateway, the nodes behind it, and each connection's state.
+
+Every node of the scenario gets a :class:`ConnectionWatcher` as its formatter, which turns
+apssh's connection events into states of this model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+from apssh.formatters import Formatter
+from apssh.nodes import LocalNode
+from apssh.sshproxy import SshProxy
+from apssh.topology import ssh_nodes
+
+
+class ConnectionState(str, Enum):
+    NOT_CONNECTED = "not connected"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    SFTP_OPEN = "SFTP open"
+    FAILED = "failed"
+    CLOSED = "closed"
+
+
+@dataclass
+class Connection:
+    """One node (or gateway) and the state of its SSH connection."""
+
+    key: str
+    label: str
+    gateway: str | None
+    state: ConnectionState = ConnectionState.NOT_CONNECTED
+    reason: str = ""
+    children: list[str] = field(default_factory=list)
+
+
+def node_key(node) -> str:
+    """``user@host:port``: one key per login, whatever object stands for it."""
+    if isinstance(node, LocalNode):
+        return "localhost"
+    return f"{node.username}@{node.hostname}:{node.port}"
+
+
+class ConnectionModel:
+    """Connections of a scheduler's nodes and gateways, as a tree rooted at the local host."""
+
+    def __init__(self, scheduler):
+        self.connections: dict[str, Connection] = {}
+        self._listeners: list[Callable[[Connection], None]] = []
+        for node in ssh_nodes(scheduler, manage_gateways=True):
+            self._add(node)
+
+    def _add(self, node: SshProxy) -> Connection:
+        key = node_key(node)
+        if key in self.connections:
+            return self.connections[key]
+        hop = node.effective_gateway()
+        parent = self._add(hop).key if hop is not None else None
+        label = f"{node.username}@{node.hostname}" + (f":{node.port}" if node.port != 22 else "")
+        connection = Connection(key, label, parent)
+        self.connections[key] = connection
+        if parent is not None:
+            self.connections[parent].children.append(key)
+        node.formatter = ConnectionWatcher(self, key)
+        return connection
+
+    def roots(self) -> list[Connection]:
+        """Connections made directly from the local host."""
+        return [c for c in self.connections.values() if c.gateway is None]
+
+    def subscribe(self, listener: Callable[[Connection], None]) -> None:
+        self._listeners.append(listener)
+
+    def set_state(self, key: str, state: ConnectionState, reason: str = "") -> None:
+        connection = self.connections[key]
+        connection.state = state
+        connection.reason = reason
+        for listener in self._listeners:
+            listener(connection)
+
+
+class ConnectionWatcher(Formatter):
+    """A node's formatter that reports connection events to the model.
+
+    Lines never come here: the runner gives every job its own formatter.
+    """
+
+    def __init__(self, model: ConnectionModel, key: str):
+        super().__init__("@host@:@line@", verbose=False)
+        self.model = model
+        self.key = key
+
+    def connecting(self, hostname, username, via):
+        self.model.set_state(self.key, ConnectionState.CONNECTING, f"via {via}" if via else "")
+
+    def connection_failed(self, hostname, username, reason):
+        self.model.set_state(self.key, ConnectionState.FAILED, reason)
+
+    def connection_made(self, hostname, username, direct):
+        self.model.set_state(self.key, ConnectionState.CONNECTED)
+
+    def connection_lost(self, hostname, exc, username):
+        if self.model.connections[self.key].state != ConnectionState.FAILED:
+            self.model.set_state(self.key, ConnectionState.CLOSED, str(exc) if exc else "")
+
+    def sftp_start(self, hostname):
+        self.model.set_state(self.key, ConnectionState.SFTP_OPEN)
+
+    def sftp_stop(self, hostname):
+        if self.model.connections[self.key].state == ConnectionState.SFTP_OPEN:
+            self.model.set_state(self.key, ConnectionState.CONNECTED)
