@@ -299,6 +299,8 @@ class Apssh(_FanOut):
         parser.add_argument("commands", nargs=argparse.REMAINDER, help="the remote command and its arguments")
 
     def check_arguments(self, args):
+        if args.commands[:1] == ["--"]:  # apssh -t h -- ls -l: argparse's REMAINDER keeps the --
+            args.commands = args.commands[1:]
         if not args.commands:
             raise UsageError("no command given")
         if args.includes and not args.script:
@@ -339,7 +341,8 @@ class _Copy(_FanOut):
     def add_action_arguments(self, parser):
         parser.add_argument("--recurse", "-R", action="store_true", help="copy directories recursively")
         parser.add_argument("--preserve", "-P", action="store_true", help="keep modes and times")
-        parser.add_argument("paths", nargs="+", help=self.paths_help)
+        # '*', not '+': -L needs no paths; check_arguments requires them otherwise
+        parser.add_argument("paths", nargs="*", help=self.paths_help)
 
     def split_paths(self, paths: list[str]) -> tuple[list[str], str]:
         raise NotImplementedError

@@ -28,8 +28,10 @@ def import_private_key(filename: str | os.PathLike) -> asyncssh.SSHKey | None:
     except asyncssh.KeyEncryptionError:
         pass
     except (OSError, asyncssh.KeyImportError) as exc:
-        print(f"apssh: cannot use private key {path}: {exc}", file=sys.stderr)
-        return None
+        # asyncssh reports an encrypted key read without passphrase as a KeyImportError
+        if not (isinstance(exc, asyncssh.KeyImportError) and "passphrase must be specified" in str(exc).lower()):
+            print(f"apssh: cannot use private key {path}: {exc}", file=sys.stderr)
+            return None
     if not sys.stdin or not sys.stdin.isatty():
         print(f"apssh: private key {path} needs a passphrase and there is no terminal to ask; "
               "load it into ssh-agent (ssh-add) instead", file=sys.stderr)

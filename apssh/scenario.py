@@ -11,6 +11,7 @@ Python scenarios come in three shapes, all accepted:
 
 from __future__ import annotations
 
+import inspect
 import os
 import runpy
 import sys
@@ -130,10 +131,21 @@ def _load_python(path: Path, variables: dict) -> Scenario:
         factory = namespace.get("scenario")
         if callable(factory):
             try:
-                grabbed = factory(**variables)
+                inspect.signature(factory).bind(**variables)
             except TypeError as exc:
                 raise ScenarioError(path, None, f"scenario(**variables) failed: {exc}; "
                                                 f"variables given: {sorted(variables)}") from None
+            except ValueError:  # no signature to check: let the call say
+                pass
+            try:
+                with _intercept_runs():
+                    grabbed = factory(**variables)
+            except _Intercepted as intercepted:
+                grabbed = intercepted.scheduler
+            except Exception as exc:
+                raise ScenarioError(path, _script_line(exc, path), f"scenario(): {type(exc).__name__}: {exc}") from exc
+            if not isinstance(grabbed, PureScheduler):
+                raise ScenarioError(path, None, f"scenario(**variables) returned {grabbed!r}, not a Scheduler")
         elif isinstance(namespace.get("scheduler"), PureScheduler):
             grabbed = namespace["scheduler"]
         else:

@@ -1,21 +1,34 @@
 """Service: start, stop and inspect a daemon on a node, as a systemd transient unit.
 
+On hosts without systemd (containers, minimal images) the same commands fall back to a
+detached process group with a pid file and a log file under ``~/.apssh-remote/services``.
+
 Each method returns a :class:`~apssh.commands.Run` to put in an SshJob.  The command
 lines are POSIX sh, and every value in them is shell-quoted.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 
 from .commands import Run
 from .deferred import StrLikeMixin, render
 
+# the characters systemd allows in a unit name; ".service" is added, and the whole is at most 255
+MAX_UNIT_NAME = 255 - len(".service")
+_UNIT_NAME = re.compile(rf"[A-Za-z0-9:_.@\\-]{{1,{MAX_UNIT_NAME}}}")
 SYSTEMD_TYPES = ("simple", "exec", "forking", "oneshot", "notify", "dbus", "idle")
 # systemctl status: 3 = unit not active, 4 = no such unit; both are answers, not failures
 STATUS_ANSWERS = (3, 4)
 # systemctl stop: 5 = unit not loaded (already stopped, transient unit gone)
 STOP_ANSWERS = (5,)
+#: backends: systemd transient units, detached processes, or whichever the host has
+BACKENDS = ("auto", "systemd", "process")
+# a host runs systemd when this directory exists (what sd_booted() checks)
+SYSTEMD_PRESENT = "[ -d /run/systemd/system ] && command -v systemd-run >/dev/null 2>&1"
+# where services started without systemd keep their pid and log files (relative to home)
+PROCESS_DIR = ".apssh-remote/services"
 
 
 class _ServiceLine(StrLikeMixin):
@@ -49,17 +62,26 @@ class Service:
         stop_if_running: the start command first stops a running unit of the same id
             and resets a failed one, so a scenario can be replayed.
         verbose: passed to the Run commands (prints what runs).
+        backend: ``auto`` (default: systemd when the host runs it, else a detached
+            process group with a pid and a log file under ~/.apssh-remote/services),
+            ``systemd`` or ``process`` to force one.
     """
 
     def __init__(self, command, *, service_id: str, tty: bool = False, systemd_type: str = "simple",
-                 environ: dict | None = None, stop_if_running: bool = True, verbose: bool = False):
+                 environ: dict | None = None, stop_if_running: bool = True, verbose: bool = False,
+                 backend: str = "auto"):
         if not isinstance(command, (str, StrLikeMixin)):
             raise TypeError(f"Service: command must be a str or a Deferred, got {type(command).__name__}")
-        if not isinstance(service_id, str) or not service_id or "/" in service_id or service_id.isspace():
-            raise ValueError(f"Service: service_id must be a non-empty unit name, got {service_id!r}")
+        if not isinstance(service_id, str) or not _UNIT_NAME.fullmatch(service_id):
+            # systemd-run would refuse it at run time: say so when the scenario is built
+            raise ValueError(f"Service: service_id must be a systemd unit name (letters, digits and "
+                             f":-_.@\\ only, at most {MAX_UNIT_NAME} characters), got {service_id!r}")
         if systemd_type not in SYSTEMD_TYPES:
             raise ValueError(f"Service {service_id!r}: systemd_type must be one of "
                              f"{', '.join(SYSTEMD_TYPES)}, got {systemd_type!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"Service {service_id!r}: backend must be one of {', '.join(BACKENDS)}, "
+                             f"got {backend!r}")
         environ = dict(environ or {})
         for name in environ:
             if not isinstance(name, str) or not name.isidentifier():
@@ -71,6 +93,7 @@ class Service:
         self.environ = environ
         self.stop_if_running = stop_if_running
         self.verbose = verbose
+        self.backend = backend
 
     def __repr__(self) -> str:
         return f"Service({self.service_id!r})"
@@ -87,8 +110,9 @@ class Service:
             return f"script -qfec {shlex.quote(command)} /dev/null"
         return command
 
-    def start_line(self, command: str) -> str:
-        """The shell line that starts the service running ``command``."""
+    # -- systemd transient units
+    def systemd_start_line(self, command: str) -> str:
+        """Start ``command`` as transient unit ``<service_id>.service`` with systemd-run."""
         options = [f"--unit={shlex.quote(self.service_id)}",
                    f"--service-type={self.systemd_type}"]
         options += [shlex.quote(f"--setenv={name}={value}") for name, value in self.environ.items()]
@@ -98,16 +122,76 @@ class Service:
         return (f"if systemctl is-active --quiet {self.unit}; then systemctl stop {self.unit}; fi; "
                 f"systemctl reset-failed {self.unit} 2>/dev/null; {start}")
 
-    def stop_line(self) -> str:
+    def systemd_stop_line(self) -> str:
         return f"systemctl stop {self.unit}"
 
-    def status_line(self, output: str | None = None) -> str:
-        line = f"systemctl --no-pager --full status {self.unit}"
-        return f"{line} > {shlex.quote(output)} 2>&1" if output else line
+    def systemd_status_line(self) -> str:
+        return f"systemctl --no-pager --full status {self.unit}"
 
-    def journal_line(self, since: str | None = None) -> str:
+    def systemd_journal_line(self, since: str | None = None) -> str:
         line = f"journalctl --no-pager --unit={self.unit}"
         return f"{line} --since={shlex.quote(since)}" if since else line
+
+    # -- without systemd: a detached process group, a pid file and a log file
+    @property
+    def _files(self) -> tuple[str, str, str]:
+        base = f"{PROCESS_DIR}/{self.service_id}"
+        return PROCESS_DIR, shlex.quote(f"{base}.pid"), shlex.quote(f"{base}.log")
+
+    def _alive(self) -> str:
+        _, pid, _ = self._files
+        return f'[ -f {pid} ] && kill -0 -"$(cat {pid})" 2>/dev/null'
+
+    def process_start_line(self, command: str) -> str:
+        """Start ``command`` in a new session (setsid), recording its pid and output."""
+        directory, pid, log = self._files
+        environ = " ".join(shlex.quote(f"{name}={value}") for name, value in self.environ.items())
+        launcher = f"env {environ} setsid" if environ else "setsid"
+        start = (f"{launcher} /bin/sh -c {shlex.quote(self._daemon_argv(command))} > {log} 2>&1 < /dev/null & "
+                 f"echo $! > {pid}")
+        if self.stop_if_running:
+            guard = f'if {self._alive()}; then kill -TERM -"$(cat {pid})"; sleep 0.2; fi'
+        else:
+            guard = (f'if {self._alive()}; then echo "service {self.service_id} is already running" >&2; '
+                     f'exit 1; fi')
+        return f"mkdir -p {directory} && cd && {{ {guard}; {start}; }}"
+
+    def process_stop_line(self) -> str:
+        _, pid, _ = self._files
+        return f'if {self._alive()}; then kill -TERM -"$(cat {pid})"; fi; rm -f {pid}'
+
+    def process_status_line(self) -> str:
+        _, pid, _ = self._files
+        name = shlex.quote(self.service_id)
+        return (f'if {self._alive()}; then echo {name}: active, process group "$(cat {pid})"; '
+                f"else echo {name}: inactive; exit 3; fi")
+
+    def process_journal_line(self, since: str | None = None) -> str:
+        _, _, log = self._files
+        # the log has no timestamps of its own: 'since' cannot filter it
+        return f"cat {log}"
+
+    # -- the lines run, for the chosen backend
+    def _choose(self, systemd_line: str, process_line: str) -> str:
+        if self.backend == "systemd":
+            return systemd_line
+        if self.backend == "process":
+            return process_line
+        return f"if {SYSTEMD_PRESENT}; then {systemd_line}; else {process_line}; fi"
+
+    def start_line(self, command: str) -> str:
+        """The shell line that starts the service running ``command``."""
+        return self._choose(self.systemd_start_line(command), self.process_start_line(command))
+
+    def stop_line(self) -> str:
+        return self._choose(self.systemd_stop_line(), self.process_stop_line())
+
+    def status_line(self, output: str | None = None) -> str:
+        line = self._choose(self.systemd_status_line(), self.process_status_line())
+        return f"{{ {line}; }} > {shlex.quote(output)} 2>&1" if output else line
+
+    def journal_line(self, since: str | None = None) -> str:
+        return self._choose(self.systemd_journal_line(since), self.process_journal_line(since))
 
     # -- Run commands for an SshJob
     def _run(self, line, label: str, kwds: dict, answers=()) -> Run:

@@ -373,7 +373,8 @@ class SshProxy:
         if self.host_key_policy == "ignore":
             return None
         path = self._known_hosts_path()
-        return str(path) if path.is_file() else b""
+        # no file yet: an empty key list (asyncssh would read ~/.ssh/known_hosts for b"")
+        return str(path) if path.is_file() else ([], [], [])
 
     # -- connection
     def _lock(self, name: str) -> asyncio.Lock:

@@ -42,6 +42,7 @@ from .deferred import Capture, Deferred, Variables
 from .nodes import LocalNode, SshNode
 from .service import Service
 from .sshjob import SshJob
+from .sshproxy import HOST_KEY_POLICIES
 
 
 class ScenarioError(ValueError):
@@ -50,6 +51,7 @@ class ScenarioError(ValueError):
     def __init__(self, filename: str | os.PathLike, line: int | None, message: str):
         self.filename = str(filename)
         self.line = line
+        self.message = message
         super().__init__(f"{filename}:{line}: {message}" if line else f"{filename}: {message}")
 
 
@@ -75,6 +77,9 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _Mapping:
     mapping.key_lines = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
+        if isinstance(key, (dict, list)):
+            raise yaml.constructor.ConstructorError(None, None, "found a mapping or a list used as a key",
+                                                    key_node.start_mark)
         if key in mapping:
             raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         mapping[key] = loader.construct_object(value_node, deep=True)
@@ -90,6 +95,8 @@ class _KeepUnknown(jinja2.StrictUndefined):
 
     def __str__(self) -> str:
         return "{{ %s }}" % self._undefined_name
+
+    __index__ = jinja2.StrictUndefined._fail_with_undefined_error
 
 
 # ---------------------------------------------------------------- schema
@@ -111,6 +118,8 @@ COMMAND_KEYS = {
     "Service": {"service", "action", "output", "since"},
 }
 SERVICE_ACTIONS = ("start", "stop", "status", "journal")
+# where a {{ name }} may stay until run time (a Deferred rendered with the captured variables)
+DEFERRABLE_KEYS = ("command", "commands", "args", "script_body")
 FORMATTERS = {name: getattr(formatters, name) for name in
               ("RawFormatter", "ColonFormatter", "TimeColonFormatter", "HostFormatter", "TimeHostFormatter")}
 
@@ -150,19 +159,34 @@ class YamlLoader:
 
     def load_with_maps(self, env: dict | None = None, *, save_intermediate=None):
         """``(nodes_map, jobs_map, scheduler)``: like :meth:`load`, with the maps by id."""
-        text = self._read()
+        text = source = self._read()
         if env is not None or self.filename.suffix == ".j2":
             text = self._render(text, env or {})
             if save_intermediate:
                 self._save(text, save_intermediate)
-        data = self._parse(text)
-        scheduler = self._build(data)
-        self._check_deferred()
+        try:
+            data = self._parse(text)
+            self._check_templates(data)
+            scheduler = self._build(data)
+            self._check_deferred()
+        except ScenarioError as exc:
+            raise self._source_error(exc, source, text) from None
         return self.nodes_map, self.jobs_map, scheduler
 
     # -- stages
     def _error(self, line: int | None, message: str) -> ScenarioError:
         return ScenarioError(self.filename, line, message)
+
+    def _source_error(self, exc: ScenarioError, source: str, rendered: str) -> ScenarioError:
+        """``exc`` names a line of the rendered text: move it to the source line it comes from."""
+        if exc.line is None or source.count("\n") == rendered.count("\n"):
+            return exc
+        wanted = _source_line(rendered, exc.line)
+        matches = [number for number, line in enumerate(source.splitlines(), 1) if wanted and line.strip() == wanted]
+        if len(matches) == 1:
+            return ScenarioError(self.filename, matches[0], exc.message)
+        return ScenarioError(self.filename, exc.line, f"{exc.message} (line {exc.line} of the YAML rendered by "
+                                                      f"Jinja2: see it with save_intermediate)")
 
     def _read(self) -> str:
         try:
@@ -178,12 +202,17 @@ class YamlLoader:
         try:
             return environment.from_string(text).render(**env)
         except jinja2.TemplateSyntaxError as exc:
-            raise self._error(exc.lineno, f"Jinja2 syntax error: {exc.message}") from None
+            raise self._error(exc.lineno, f"Jinja2 syntax error: {exc.message} in "
+                                          f"{_source_line(text, exc.lineno)!r}") from None
         except jinja2.UndefinedError as exc:
             raise self._error(_jinja_line(exc), f"Jinja2: {exc.message}; give it with -D name=value "
                                                 f"(given: {', '.join(sorted(env)) or 'none'})") from None
         except jinja2.TemplateError as exc:
             raise self._error(_jinja_line(exc), f"Jinja2 error: {exc}") from None
+        except Exception as exc:  # e.g. TypeError or ZeroDivisionError in a template expression
+            line = _jinja_line(exc)
+            raise self._error(line, f"Jinja2 error: {type(exc).__name__}: {exc} in "
+                                    f"{_source_line(text, line)!r}") from None
 
     def _save(self, text: str, save_intermediate) -> None:
         if save_intermediate is True:
@@ -197,9 +226,14 @@ class YamlLoader:
         try:
             data = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
         except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            raise self._error(mark.line + 1 if mark else None,
-                              f"YAML syntax error: {exc.problem or exc.context}") from None
+            # the problem may be at the end of the stream: then the context names the culprit
+            marks = [mark for mark in (exc.problem_mark, exc.context_mark) if mark is not None]
+            marks = [mark for mark in marks if _source_line(text, mark.line + 1)] or marks
+            line = marks[0].line + 1 if marks else None
+            source = _source_line(text, line)
+            hint = (" (a value starting with {{ must be quoted; or is a variable undefined? "
+                    "give it with -D name=value)") if "{{" in source else ""
+            raise self._error(line, f"YAML syntax error: {exc.problem or exc.context} in {source!r}{hint}") from None
         except yaml.YAMLError as exc:
             raise self._error(None, f"YAML error: {exc}") from None
         if not isinstance(data, _Mapping):
@@ -281,7 +315,7 @@ class YamlLoader:
         for entry in self._entries(data, "nodes"):
             self._check_keys(entry, NODE_KEYS, f"node {entry.get('id')!r}")
             self.nodes_map[self._identify(entry, "node", self.nodes_map)] = entry
-        for ident, entry in list(self.nodes_map.items()):
+        for ident in list(self.nodes_map):
             self._node(ident)
         for entry in self._entries(data, "services"):
             self._check_keys(entry, SERVICE_KEYS, f"service {entry.get('id')!r}")
@@ -324,11 +358,15 @@ class YamlLoader:
                 if isinstance(gateway, LocalNode):
                     raise self._error(entry.line_of("gateway"), f"{what}: a localnode cannot be a gateway")
             keys = self._strings(entry, "keys", what)
+            policy = self._value(entry, "host_key_policy", str, what, "accept-new")
+            if policy not in HOST_KEY_POLICIES:
+                raise self._error(entry.line_of("host_key_policy"), f"{what}: host_key_policy must be one of "
+                                                                    f"{', '.join(HOST_KEY_POLICIES)}, got {policy!r}")
             options = dict(username=self._value(entry, "username", str, what), gateway=gateway,
                            keys=[self._local_file(key, entry, "keys", what) for key in keys] if keys else None,
                            port=self._value(entry, "port", int, what, 22), formatter=formatter, verbose=verbose,
                            timeout=self._value(entry, "timeout", (int, float), what, 30),
-                           host_key_policy=self._value(entry, "host_key_policy", str, what, "accept-new"),
+                           host_key_policy=policy,
                            known_hosts=self._value(entry, "known_hosts", str, what))
             try:
                 node = SshNode(hostname, **options)
@@ -489,7 +527,7 @@ class YamlLoader:
             command = self._value(item, "command", str, what)
             if command is None:
                 raise self._error(item.line, f"{what}: 'local_script:' is missing")
-            script, *extra = command.split()
+            script, *extra = command.split(maxsplit=1)
             args = [self._text(word, item.line_of("command")) for word in extra] + args
         key = "local_script" if "local_script" in item else "command"
         path = self._local_file(script, item, key, what)
@@ -515,6 +553,7 @@ class YamlLoader:
         if not localpaths or remotepath is None:
             raise self._error(item.line, f"{what}: needs 'localpaths:' and 'remotepath:'")
         paths = [self._local_file(path, item, "localpaths", what) for path in localpaths]
+        common.pop("allowed_exits", None)
         return Push(paths, remotepath, verbose=self._value(item, "verbose", bool, what, False),
                     **common, **self._sftp_options(item, what))
 
@@ -538,11 +577,30 @@ class YamlLoader:
             raise self._error(item.line_of("action"), f"{what}: action must be one of "
                                                       f"{', '.join(SERVICE_ACTIONS)}, got {action!r}")
         common.pop("allowed_exits", None)
+        if "verbose" in item:
+            common["verbose"] = self._value(item, "verbose", bool, what)
         if action == "status":
             return service.status_command(output=self._value(item, "output", str, what), **common)
         if action == "journal":
             return service.journal_command(since=self._value(item, "since", str, what), **common)
         return getattr(service, f"{action}_command")(**common)
+
+    def _check_templates(self, data, key: str | None = None, line: int | None = None) -> None:
+        """A {{ }} left outside commands is an undefined variable: nothing would ever render it."""
+        if isinstance(data, _Mapping):
+            for name, value in data.items():
+                self._check_templates(value, name, data.line_of(name))
+        elif isinstance(data, list):
+            for item in data:
+                self._check_templates(item, key, line)
+        elif isinstance(data, str) and "{{" in data and key not in DEFERRABLE_KEYS:
+            try:
+                names = sorted(jinja2.meta.find_undeclared_variables(jinja2.Environment().parse(data)))
+            except jinja2.TemplateSyntaxError as exc:
+                raise self._error(line, f"{key}: bad template {data!r}: {exc.message}") from None
+            raise self._error(line, f"{key}: {data!r} uses {', '.join(names) or 'a variable'}, which is not "
+                                    f"defined; give it with -D {names[0] if names else 'name'}=value "
+                                    f"({{{{ }}}} is left for run time only in {', '.join(DEFERRABLE_KEYS)})")
 
     def _check_deferred(self) -> None:
         """Every {{ name }} left in a command must be a variable some command captures."""
@@ -564,6 +622,12 @@ def _kind_name(kinds) -> str:
              dict: "a mapping", list: "a list"}
     kinds = kinds if isinstance(kinds, tuple) else (kinds,)
     return " or ".join(names.get(kind, kind.__name__) for kind in kinds)
+
+
+def _source_line(text: str, line: int | None) -> str:
+    """Line number ``line`` (from 1) of ``text``, stripped; "" when there is none."""
+    lines = text.splitlines()
+    return lines[line - 1].strip() if line and 0 < line <= len(lines) else ""
 
 
 def _jinja_line(exc: Exception) -> int | None:

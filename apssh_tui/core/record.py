@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .connections import ConnectionModel
-from .states import JobState, StateModel
+from .states import JobRecord, JobState, StateModel
 
 RUN_FILE = "run.json"
 OUTPUT_DIR = "output"
@@ -52,28 +52,6 @@ def save_run(directory: Path, scenario: str, model: StateModel, connections: Con
 
 
 @dataclass
-class RecordedJob:
-    """A job as read back from a record directory."""
-
-    key: str
-    label: str
-    node: str
-    parent: str | None
-    requires: list[str]
-    layer: int
-    state: JobState
-    attempts: int
-    started: float | None
-    ended: float | None
-    result: object
-    error: str
-
-    @property
-    def duration(self) -> float | None:
-        return None if self.started is None or self.ended is None else self.ended - self.started
-
-
-@dataclass
 class RecordedRun:
     """A whole run read back: jobs, connections, and where each job's output files are."""
 
@@ -81,7 +59,7 @@ class RecordedRun:
     scenario: str
     succeeded: bool | None
     summary: str
-    jobs: list[RecordedJob]
+    jobs: list[JobRecord]
     connections: list[dict] = field(default_factory=list)
 
     def output_files(self, job: str) -> list[Path]:
@@ -102,10 +80,11 @@ def load_run(directory: str | Path) -> RecordedRun:
                                 f"record directories are written by apssh-tui runs")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        jobs = [RecordedJob(key=j["key"], label=j["label"], node=j["node"], parent=j["parent"],
-                            requires=j["requires"], layer=j["layer"], state=JobState(j["state"]),
-                            attempts=j["attempts"], started=j["started"], ended=j["ended"],
-                            result=j["result"], error=j["error"]) for j in data["jobs"]]
+        jobs = [JobRecord(key=j["key"], job=None, label=j["label"], node=j["node"], parent=j["parent"],
+                          requires=j["requires"], layer=j["layer"], state=JobState(j["state"]),
+                          attempts=j["attempts"], started=j["started"], ended=j["ended"] or j["started"],
+                          result=j["result"], error=j["error"], nested=j.get("nested", False))
+                for j in data["jobs"]]
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{path}: unreadable record ({type(exc).__name__}: {exc})") from None
     return RecordedRun(directory, data.get("scenario", "?"), data.get("succeeded"), data.get("summary", ""),

@@ -59,10 +59,11 @@ class JobRecord:
     ended: float | None = None
     result: object = None
     error: str = ""
+    nested: bool = False  # a nested scheduler (its jobs are records too)
 
     @property
     def is_scheduler(self) -> bool:
-        return isinstance(self.job, PureScheduler)
+        return self.nested
 
     @property
     def duration(self) -> float | None:
@@ -78,7 +79,7 @@ class JobRecord:
                 "attempts": self.attempts, "started": self.started, "ended": self.ended,
                 "result": self.result if isinstance(self.result, (int, float, str, bool, type(None)))
                 else repr(self.result),
-                "error": self.error}
+                "error": self.error, "nested": self.nested}
 
 
 def _node_name(job: AbstractJob) -> str:
@@ -123,7 +124,7 @@ class StateModel:
             while key in self.records:
                 key += "'"
             record = JobRecord(key=key, job=job, label=_label(job), node=_node_name(job),
-                               parent=parent, layer=order[id(job)])
+                               parent=parent, layer=order[id(job)], nested=isinstance(job, PureScheduler))
             self.records[key] = record
             self._by_job[id(job)] = record
             if isinstance(job, PureScheduler):
@@ -131,6 +132,16 @@ class StateModel:
         for job in scheduler.jobs:
             self._by_job[id(job)].requires = [self._by_job[id(req)].key for req in job.required
                                               if id(req) in self._by_job]
+
+    @classmethod
+    def from_records(cls, records: list[JobRecord]) -> StateModel:
+        """A model of records read back from a record directory (no scheduler behind it)."""
+        model = cls.__new__(cls)
+        model.scheduler = None
+        model.records = {record.key: record for record in records}
+        model._by_job = {}
+        model._listeners = []
+        return model
 
     # -- lookup
     def record_of(self, job: AbstractJob) -> JobRecord:
@@ -195,8 +206,7 @@ class StateModel:
                 f" / total {total}")
 
     def succeeded(self) -> bool:
-        return all(record.state == JobState.DONE for record in self.records.values()
-                   if not record.job.forever or record.state in PROBLEM_STATES)
+        return all(record.state == JobState.DONE for record in self.records.values())
 
 
 def _layers(scheduler: PureScheduler) -> dict[int, int]:

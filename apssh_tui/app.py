@@ -1,0 +1,279 @@
+"""The apssh-tui application: composes the widgets, binds the keys, routes the actions."""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+
+import graphviz
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.command import Hit, Hits, Provider
+from textual.containers import Horizontal
+from textual.widgets import Footer, Header, TabbedContent, TabPane
+
+from .core.states import PROBLEM_STATES
+from .widgets.confirm import ConfirmScreen
+from .widgets.details import JobDetails
+from .widgets.help import HelpScreen
+from .widgets.jobs import JobsTable
+from .widgets.output import OutputPane
+from .widgets.services import ServicesTable
+from .widgets.summary import RunSummary
+from .widgets.topology import TopologyTree
+
+TICK_SECONDS = 0.1
+RUN_ACTIONS = {"start", "rerun_failed", "rerun_job", "rerun_job_only"}
+
+
+class ActionsProvider(Provider):
+    """Every app action in the command palette, found by its description."""
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        app = self.app
+        for binding in app.BINDINGS:
+            if not binding.description or app.check_action(binding.action, ()) is False:
+                continue
+            score = matcher.match(binding.description)
+            if score > 0:
+                yield Hit(score, matcher.highlight(binding.description),
+                          partial(app.run_action, binding.action), help=f"key: {binding.key}")
+
+
+class ApsshTui(App):
+    """Run, watch and steer a scenario (or browse a recorded one)."""
+
+    TITLE = "apssh-tui"
+    COMMANDS = App.COMMANDS | {ActionsProvider}
+    CSS = """
+    #summary { height: 1; background: $primary-background; padding: 0 1; }
+    #jobs-area JobsTable { width: 2fr; }
+    #jobs-area JobDetails { width: 1fr; border-left: solid $accent; padding: 0 1; }
+    """
+    BINDINGS = [
+        Binding("s", "start", "Start", id="app.start"),
+        Binding("a", "abort", "Abort all", id="app.abort"),
+        Binding("x", "abort_job", "Abort job", id="app.abort_job"),
+        Binding("r", "rerun_failed", "Re-run failed", id="app.rerun_failed"),
+        Binding("R", "rerun_job", "Re-run job+downstream", id="app.rerun_job"),
+        Binding("J", "rerun_job_only", "Re-run job only", show=False, id="app.rerun_job_only"),
+        Binding("n", "next_failed", "Next failed", id="app.next_failed"),
+        Binding("o", "open_output", "Job output", id="app.open_output"),
+        Binding("i", "interleaved", "All output", show=False, id="app.interleaved"),
+        Binding("g", "gathered", "Gathered", id="app.gathered"),
+        Binding("slash", "search", "Search", show=False, id="app.search"),
+        Binding("w", "save_output", "Save output", show=False, id="app.save_output"),
+        Binding("e", "export_graph", "Export graph", show=False, id="app.export_graph"),
+        Binding("1", "tab('jobs')", "Jobs", show=False, id="app.tab_jobs"),
+        Binding("2", "tab('output')", "Output", show=False, id="app.tab_output"),
+        Binding("3", "tab('topology')", "Topology", show=False, id="app.tab_topology"),
+        Binding("4", "tab('services')", "Services", show=False, id="app.tab_services"),
+        Binding("f1", "help", "Help", id="app.help"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+    ]
+
+    def __init__(self, session, *, title: str | None = None, autostart: bool = False):
+        super().__init__()
+        self.session = session
+        self.replay = session.runner is None
+        self.autostart = autostart
+        self.sub_title = title or ""
+        self.last_result: bool | None = None
+
+    # -- layout
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield RunSummary(self.session.model, id="summary")
+        with TabbedContent(initial="jobs", id="tabs"):
+            with TabPane("Jobs", id="jobs"):
+                with Horizontal(id="jobs-area"):
+                    yield JobsTable(self.session.model, id="jobs-table")
+                    yield JobDetails(self.session.model, id="details")
+            with TabPane("Output", id="output"):
+                yield OutputPane(self.session, id="output-pane")
+            with TabPane("Topology", id="topology"):
+                yield TopologyTree(self.session.connections, id="topology-tree")
+            with TabPane("Services", id="services"):
+                yield ServicesTable(self.session.services, id="services-table")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.jobs_table = self.query_one(JobsTable)
+        self.details = self.query_one(JobDetails)
+        self.summary = self.query_one(RunSummary)
+        self.output = self.query_one(OutputPane)
+        self.topology = self.query_one(TopologyTree)
+        self.session.model.subscribe(lambda record: self.jobs_table.mark_dirty(record.key))
+        self.session.connections.subscribe(lambda connection: self.topology.mark_dirty(connection.key))
+        if self.replay:
+            self.summary.set_status(f"replay of {self.session.record_dir}")
+        self.output.show("all")
+        self.set_interval(TICK_SECONDS, self.tick)
+        self.jobs_table.focus()
+        if self.autostart:
+            self.action_start()
+
+    def tick(self) -> None:
+        """Coalesced screen update: only what changed since the last tick."""
+        self.jobs_table.refresh_rows()
+        self.details.refresh_details()
+        self.summary.refresh_summary()
+        self.output.poll()
+        self.topology.refresh_labels()
+
+    # -- which actions apply now
+    def check_action(self, action: str, parameters) -> bool | None:
+        if self.replay and action in RUN_ACTIONS | {"abort", "abort_job"}:
+            return None
+        running = not self.replay and self.session.runner.running
+        if action in RUN_ACTIONS and running:
+            return None
+        if action in ("abort", "abort_job") and not running:
+            return None
+        return True
+
+    def selected(self) -> str | None:
+        return self.jobs_table.selected_key()
+
+    def on_jobs_table_selected(self, message: JobsTable.Selected) -> None:
+        self.details.show(message.key)
+
+    # -- running
+    def _launch(self, coroutine_function, description: str) -> None:
+        self.summary.set_status(f"{description}...")
+
+        async def work():
+            ok = await coroutine_function()
+            self.last_result = ok
+            status = "succeeded" if ok else "FAILED"
+            self.summary.set_status(f"{description}: {status} (r re-runs failed jobs)" if not ok
+                                    else f"{description}: {status}")
+            self.refresh_bindings()
+        self.run_worker(work(), group="run", exit_on_error=False)
+        self.refresh_bindings()
+
+    def action_start(self) -> None:
+        self._launch(self.session.run, "run")
+
+    def action_rerun_failed(self) -> None:
+        self._launch(self.session.runner.rerun_failed, "re-run of failed jobs")
+
+    def action_rerun_job(self) -> None:
+        key = self.selected()
+        if key is not None:
+            self._launch(partial(self.session.runner.rerun, key, True), f"re-run of {key} and downstream")
+
+    def action_rerun_job_only(self) -> None:
+        key = self.selected()
+        if key is not None:
+            self._launch(partial(self.session.runner.rerun, key, False), f"re-run of {key}")
+
+    def action_abort(self) -> None:
+        if self.session.runner.abort():
+            self.summary.set_status("aborting: stopping remote commands, closing connections")
+
+    def action_abort_job(self) -> None:
+        key = self.selected()
+        if key is not None and not self.session.runner.abort_job(key):
+            self.notify(f"{key} is not running", severity="warning")
+
+    # -- navigation
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        self._focus_tab(tab)
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id and event.pane.id != getattr(self.focused, "id", None):
+            self.call_after_refresh(self._focus_tab, event.pane.id)
+
+    def _focus_tab(self, tab: str) -> None:
+        focus = {"jobs": JobsTable, "output": OutputPane, "topology": TopologyTree, "services": ServicesTable}
+        widget = self.query_one(focus[tab])
+        (widget.log_widget if tab == "output" else widget).focus()
+
+    def action_next_failed(self) -> None:
+        order = [r.key for r in self.jobs_table.visible_records()] or [r.key for r in self.session.model]
+        problems = [r.key for r in self.session.model if r.state in PROBLEM_STATES and not r.is_scheduler]
+        if not problems:
+            self.notify("no failed job")
+            return
+        current = self.selected()
+        start = order.index(current) + 1 if current in order else 0
+        ordered = order[start:] + order[:start]
+        target = next((key for key in ordered if key in problems), problems[0])
+        self.action_tab("jobs")
+        self.jobs_table.select(target)
+
+    def action_open_output(self) -> None:
+        self.output.show("job", self.selected())
+        self.action_tab("output")
+
+    def action_interleaved(self) -> None:
+        self.output.show("all")
+        self.action_tab("output")
+
+    def action_gathered(self) -> None:
+        self.output.show("gathered", self.selected())
+        self.action_tab("output")
+
+    def action_search(self) -> None:
+        self.action_tab("output")
+        self.output.open_search()
+
+    def _artefact_dir(self):
+        from pathlib import Path
+        return Path(self.session.record_dir) if self.session.record_dir else Path.cwd()
+
+    def action_save_output(self) -> None:
+        target = self._artefact_dir() / f"output-{time.strftime('%H-%M-%S')}.txt"
+        job = self.output.job if self.output.mode == "job" else None
+        path = self.session.store.save(target, job=job)
+        self.notify(f"output saved in {path}")
+
+    def action_export_graph(self) -> None:
+        scheduler = getattr(self.session.model, "scheduler", None)
+        if scheduler is None:
+            self.notify("no scheduler to export in a replay", severity="warning")
+            return
+        base = self._artefact_dir() / "graph"
+        source = graphviz.Source(scheduler.dot_format())
+        base.with_suffix(".dot").write_text(source.source, encoding="utf-8")
+        try:
+            for fmt in ("svg", "png"):
+                source.render(outfile=str(base.with_suffix(f".{fmt}")), cleanup=True)
+        except graphviz.ExecutableNotFound:
+            self.notify(f"graph saved as {base}.dot; install graphviz (dot) for .svg/.png", severity="warning")
+            return
+        self.notify(f"graph exported: {base}.dot, .svg, .png")
+
+    def action_help(self) -> None:
+        bindings = list(self.BINDINGS) + list(JobsTable.BINDINGS) + list(ServicesTable.BINDINGS)
+        self.push_screen(HelpScreen(bindings))
+
+    # -- services
+    def on_services_table_action(self, message: ServicesTable.Action) -> None:
+        table = self.query_one(ServicesTable)
+
+        async def work():
+            table.set_last(message.key, f"{message.action}...")
+            try:
+                code = await self.session.service_action(message.key, message.action)
+            except Exception as exc:  # shown, never fatal: the app stays up
+                table.set_last(message.key, f"{message.action}: {exc}")
+                return
+            table.set_last(message.key, f"{message.action}: exit {code}")
+            self.output.show("job", f"service:{message.key}")
+        self.run_worker(work(), group="services", exit_on_error=False)
+
+    # -- quitting
+    async def action_quit(self) -> None:
+        if self.replay or not self.session.runner.running:
+            self.exit(self.last_result)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.session.runner.abort()
+                self.exit(False)
+        self.push_screen(ConfirmScreen("Jobs are running. Abort them and quit?"), answered)

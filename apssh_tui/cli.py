@@ -1,0 +1,104 @@
+"""The apssh-tui command: run a scenario on screen, headless, as a demo, or replay a record."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from asynciojobs import AbstractJob
+
+from apssh.scenario import load_scenario, parse_definitions
+from apssh.yaml_loader import ScenarioError
+
+from .core.session import DEFAULT_RECORD_BASE, Session
+
+DEMO_SCENARIO = Path(__file__).parent / "demo" / "scenario.yaml.j2"
+
+
+def parser() -> argparse.ArgumentParser:
+    cli = argparse.ArgumentParser(
+        prog="apssh-tui", description="Run, watch and steer an apssh scenario (YAML or Python).")
+    cli.add_argument("scenario", nargs="?", help="scenario file: .yaml, .yaml.j2 or .py")
+    cli.add_argument("-D", "--define", action="append", default=[], metavar="NAME=VALUE",
+                     help="a scenario variable (Jinja2 for YAML, scenario() argument for Python); repeatable")
+    cli.add_argument("--headless", action="store_true",
+                     help="run without a screen: progress lines, a summary, exit 0 only on success")
+    cli.add_argument("--replay", metavar="DIR", help="browse the record directory of a past run")
+    cli.add_argument("--demo", action="store_true",
+                     help="start an embedded testbed (a gateway and 4 nodes) and its bundled scenario")
+    cli.add_argument("--record-dir", default=str(DEFAULT_RECORD_BASE),
+                     help=f"where each run's record directory goes (default ./{DEFAULT_RECORD_BASE})")
+    cli.add_argument("--no-record", action="store_true", help="keep no record directory")
+    cli.add_argument("--start", action="store_true", help="start the run as soon as the screen opens")
+    return cli
+
+
+def _prime_asynciojobs() -> None:
+    # asynciojobs reads sys.stdout.encoding; Textual's stdout has none, so ask before it opens
+    AbstractJob._detect_support_for_unicode()
+
+
+def load_session(args, variables: dict) -> Session:
+    scenario = load_scenario(args.scenario, variables)
+    return Session(scenario, None if args.no_record else args.record_dir)
+
+
+def run_app(session, title: str, autostart: bool) -> int:
+    from .app import ApsshTui  # Textual is imported only when a screen is wanted
+
+    result = ApsshTui(session, title=title, autostart=autostart).run()
+    return 0 if result in (True, None) else 1
+
+
+async def _demo(args) -> int:
+    from .demo.testbed import DemoTestbed
+
+    testbed = await DemoTestbed().start()
+    try:
+        scenario = load_scenario(DEMO_SCENARIO, testbed.variables())
+        session = Session(scenario, None if args.no_record else args.record_dir)
+        if args.headless:
+            from .core.headless import run_headless
+            return await run_headless(session)
+        from .app import ApsshTui
+        app = ApsshTui(session, title="demo: a gateway and 4 nodes (embedded)", autostart=args.start)
+        result = await app.run_async()
+        return 0 if result in (True, None) else 1
+    finally:
+        await testbed.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run apssh-tui with ``argv``; returns the exit status."""
+    args = parser().parse_args(argv)
+    _prime_asynciojobs()
+    if args.demo:
+        return asyncio.run(_demo(args))
+    if args.replay:
+        from .core.replay import ReplaySession
+        try:
+            session = ReplaySession(args.replay)
+        except (OSError, ValueError) as exc:
+            print(f"apssh-tui: {exc}", file=sys.stderr)
+            return 2
+        return run_app(session, f"replay {args.replay}", False)
+    if not args.scenario:
+        print("apssh-tui: give a scenario file (or --demo, or --replay DIR)", file=sys.stderr)
+        return 2
+    try:
+        variables = parse_definitions(args.define)
+        session = load_session(args, variables)
+    except (ScenarioError, ValueError) as exc:
+        print(f"apssh-tui: {exc}", file=sys.stderr)
+        return 2
+    if args.headless:
+        from .core.headless import run_headless
+        return asyncio.run(run_headless(session))
+    return run_app(session, str(args.scenario), args.start)
+
+
+def console_main() -> None:
+    """Console script entry point."""
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Widgets, one per module, by screen area: jobs, details, summary, output, topology, services."""

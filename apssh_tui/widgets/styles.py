@@ -1,0 +1,39 @@
+"""Colours of job and connection states, shared by the widgets (Rich styles)."""
+
+from rich.text import Text
+
+from apssh_tui.core.connections import ConnectionState
+from apssh_tui.core.states import JobState
+
+JOB_STYLES = {
+    JobState.IDLE: "dim",
+    JobState.WAITING: "yellow",
+    JobState.RUNNING: "bold cyan",
+    JobState.DONE: "green",
+    JobState.FAILED: "bold red",
+    JobState.UNREACHABLE: "bold magenta",
+    JobState.TIMED_OUT: "red",
+    JobState.ABORTED: "red",
+}
+
+CONNECTION_STYLES = {
+    ConnectionState.NOT_CONNECTED: "dim",
+    ConnectionState.CONNECTING: "yellow",
+    ConnectionState.CONNECTED: "green",
+    ConnectionState.SFTP_OPEN: "bold green",
+    ConnectionState.FAILED: "bold red",
+    ConnectionState.CLOSED: "dim",
+}
+
+
+def job_state_text(state: JobState) -> Text:
+    return Text(state.value, style=JOB_STYLES[state])
+
+
+def duration_text(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s"
