@@ -1,13 +1,15 @@
-# Two commands on a fresh machine:  `make demo` runs the example scenario, `make test` the tests.
+# Two commands on a fresh machine:  `make demo` opens the TUI on its embedded demo testbed,
+# `make test` runs the tests (`make example` runs a plain-Python scenario over real OpenSSH).
 # Both create the virtual environment in .venv and, when run as root, install the system
-# packages they need (openssh-server for the test hosts, graphviz for graph images).
+# packages they need (openssh-server for the test hosts, xauth for their X11 forwarding, graphviz for graph
+# images).
 
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
-SYSTEM_PACKAGES := openssh-server graphviz
+SYSTEM_PACKAGES := openssh-server graphviz xauth
 
-.PHONY: demo test lint system-deps venv clean
+.PHONY: demo example test lint system-deps venv clean
 
 venv: $(VENV)/.installed
 
@@ -18,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 system-deps:
-	@if [ -x /usr/sbin/sshd ] && command -v dot >/dev/null; then exit 0; fi; \
+	@if [ -x /usr/sbin/sshd ] && command -v dot >/dev/null && command -v xauth >/dev/null; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES); \
 	else \
@@ -26,6 +28,9 @@ system-deps:
 	fi
 
 demo: system-deps venv
+	$(VENV)/bin/apssh-tui --demo
+
+example: system-deps venv
 	$(PY) examples/demo.py
 
 test: system-deps venv

@@ -10,7 +10,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
 from textual.containers import Horizontal
-from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.widgets import Footer, Header, Log, TabbedContent, TabPane
 
 from .core.states import PROBLEM_STATES
 from .widgets.confirm import ConfirmScreen
@@ -50,6 +50,8 @@ class ApsshTui(App):
     #summary { height: 1; background: $primary-background; padding: 0 1; }
     #jobs-area JobsTable { width: 2fr; }
     #jobs-area JobDetails { width: 1fr; border-left: solid $accent; padding: 0 1; }
+    #services-table { height: 1fr; }
+    #service-log { height: 2fr; border-top: solid $accent; }
     """
     BINDINGS = [
         Binding("s", "start", "Start", id="app.start"),
@@ -96,6 +98,7 @@ class ApsshTui(App):
                 yield TopologyTree(self.session.connections, id="topology-tree")
             with TabPane("Services", id="services"):
                 yield ServicesTable(self.session.services, id="services-table")
+                yield Log(id="service-log", max_lines=2000)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -264,6 +267,10 @@ class ApsshTui(App):
                 return
             table.set_last(message.key, f"{message.action}: exit {code}")
             self.output.show("job", f"service:{message.key}")
+            log = self.query_one("#service-log", Log)
+            log.clear()
+            log.write_lines([f"{host}: {text}" for host in self.session.store.hosts(f"service:{message.key}")
+                             for _, text in self.session.store.lines(f"service:{message.key}", host)][-200:])
         self.run_worker(work(), group="services", exit_on_error=False)
 
     # -- quitting

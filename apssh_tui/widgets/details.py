@@ -39,8 +39,8 @@ class JobDetails(Static):
             text.append(f"error     {record.error}\n", style="red")
         text.append("\nneeds\n", style="bold")
         for other in self.model.predecessors(record.key) or []:
-            text.append("  ← ").append_text(job_state_text(other.state)).append(f" {other.key} {other.label}\n")
+            text.append("  ← ").append_text(job_state_text(other.state)).append(f"  {other.key} {other.label}\n")
         text.append("needed by\n", style="bold")
         for other in self.model.successors(record.key) or []:
-            text.append("  → ").append_text(job_state_text(other.state)).append(f" {other.key} {other.label}\n")
+            text.append("  → ").append_text(job_state_text(other.state)).append(f"  {other.key} {other.label}\n")
         self.update(text)

@@ -31,8 +31,8 @@ class ServicesTable(DataTable):
         self.last: dict[str, str] = {}
 
     def on_mount(self) -> None:
-        for column in ("service", "node", "command", "last action"):
-            self.add_column(column, key=column)
+        for column, width in (("service", 16), ("node", 24), ("command", 40), ("last action", 24)):
+            self.add_column(column, key=column, width=width)
         for key, use in self.services.items():
             self.add_row(use.service.service_id, use.node_name, str(use.service.command), "", key=key)
 
