@@ -16,8 +16,7 @@ from pathlib import Path
 import asyncssh
 
 from .commands import Pull, Push, Run, RunScript, RunString
-from .formatters import (ColonFormatter, Formatter, RawFormatter, SubdirFormatter, TerminalFormatter,
-                         TimeColonFormatter)
+from .formatters import ColonFormatter, Formatter, RawFormatter, SubdirFormatter, TerminalFormatter, TimeColonFormatter
 from .keys import default_key_files, load_agent_keys
 from .nodes import SshNode
 from .sshjob import CommandFailedError
@@ -210,7 +209,7 @@ class _FanOut:
         window = asyncio.Semaphore(max(1, args.window))
         nodes = [self.node(target, args, formatter) for target in targets]
         outcomes = await asyncio.gather(*(self.run_one(target, node, window)
-                                          for target, node in zip(targets, nodes)))
+                                          for target, node in zip(targets, nodes, strict=True)))
         for gateway in self._gateways.values():
             await gateway.close()
         return outcomes

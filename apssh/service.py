@@ -119,7 +119,9 @@ class Service:
         start = f"systemd-run {' '.join(options)} /bin/sh -c {shlex.quote(self._daemon_argv(command))}"
         if not self.stop_if_running:
             return start
-        return (f"if systemctl is-active --quiet {self.unit}; then systemctl stop {self.unit}; fi; "
+        # stop whatever state the unit is in (active, but also activating or deactivating, which
+        # is-active does not report), then forget a failed one: systemd-run refuses a loaded unit
+        return (f"systemctl stop {self.unit} 2>/dev/null; "
                 f"systemctl reset-failed {self.unit} 2>/dev/null; {start}")
 
     def systemd_stop_line(self) -> str:
@@ -138,38 +140,66 @@ class Service:
         base = f"{PROCESS_DIR}/{self.service_id}"
         return PROCESS_DIR, shlex.quote(f"{base}.pid"), shlex.quote(f"{base}.log")
 
-    def _alive(self) -> str:
+    def _functions(self) -> str:
+        """Shell functions of the process backend (POSIX sh, reading Linux /proc).
+
+        ``_apssh_scan`` finds the recorded process group and, through parent links, the groups
+        of all its descendants (``script`` for tty=True puts its child in a group of its own):
+        their ids go to ``$_t``; it succeeds when one of their processes is alive.  Zombies do
+        not count: on hosts whose init does not reap orphans (containers) a dead daemon stays
+        a zombie for ever.  ``$_t`` is kept from call to call, so processes whose parent died
+        meanwhile are still found.  ``_apssh_stop`` sends TERM to the descendants' groups first
+        (``script`` exits at once when its child is gone, but waits 2 s when it gets TERM itself),
+        then to all the groups, waits for them (5 s at most), then KILLs what is left, as
+        ``systemctl stop`` would.
+        """
         _, pid, _ = self._files
-        return f'[ -f {pid} ] && kill -0 -"$(cat {pid})" 2>/dev/null'
+        return (
+            '_t=; _apssh_scan() { _g=$(cat ' + pid + ' 2>/dev/null); _live=0; '
+            'case $_g in ""|*[!0-9]*) return 1;; esac; _t=${_t:-" $_g "}; _m=" "; _c=1; '
+            'while [ $_c = 1 ]; do _c=0; for _f in /proc/[0-9]*/stat; do '
+            'read -r _l 2>/dev/null < "$_f" || continue; _p=${_f#/proc/}; _p=${_p%/stat}; '
+            'case $_m in *" $_p "*) continue;; esac; set -- ${_l##*") "}; '
+            'case $_t in *" $3 "*) ;; *) case $_m in *" $2 "*) _t="$_t$3 ";; *) continue;; esac;; esac; '
+            '_m="$_m$_p "; _c=1; [ "$1" = Z ] || [ "$1" = X ] || _live=1; done; done; [ $_live = 1 ]; }; '
+            '_apssh_stop() { _apssh_scan || return 0; if [ "$_t" != " $_g " ]; then '
+            'for _x in $_t; do [ "$_x" = "$_g" ] || kill -TERM -$_x 2>/dev/null; done; _n=0; '
+            'while _apssh_scan && [ $_n -lt 5 ]; do sleep 0.1; _n=$((_n+1)); done; fi; '
+            'for _s in TERM KILL; do [ $_live = 1 ] || return 0; '
+            'for _x in $_t; do kill -$_s -$_x 2>/dev/null; done; _n=0; '
+            'while _apssh_scan && [ $_n -lt 50 ]; do sleep 0.1; _n=$((_n+1)); done; done; }; ')
 
     def process_start_line(self, command: str) -> str:
         """Start ``command`` in a new session (setsid), recording its pid and output."""
         directory, pid, log = self._files
         environ = " ".join(shlex.quote(f"{name}={value}") for name, value in self.environ.items())
         launcher = f"env {environ} setsid" if environ else "setsid"
-        start = (f"{launcher} /bin/sh -c {shlex.quote(self._daemon_argv(command))} > {log} 2>&1 < /dev/null & "
+        # the log is appended to, as the journal keeps the output of earlier runs
+        start = (f"{launcher} /bin/sh -c {shlex.quote(self._daemon_argv(command))} >> {log} 2>&1 < /dev/null & "
                  f"echo $! > {pid}")
         if self.stop_if_running:
-            guard = f'if {self._alive()}; then kill -TERM -"$(cat {pid})"; sleep 0.2; fi'
+            guard = "_apssh_stop"
         else:
-            guard = (f'if {self._alive()}; then echo "service {self.service_id} is already running" >&2; '
+            guard = (f'if _apssh_scan; then echo "service {self.service_id} is already running" >&2; '
                      f'exit 1; fi')
-        return f"mkdir -p {directory} && cd && {{ {guard}; {start}; }}"
+        # every process line first goes home: the files are relative to it, whatever the cwd
+        # (a LocalNode runs commands in the local cwd, not in $HOME as sshd does)
+        return f"{self._functions()}cd && mkdir -p {directory} && {{ {guard}; {start}; }}"
 
     def process_stop_line(self) -> str:
         _, pid, _ = self._files
-        return f'if {self._alive()}; then kill -TERM -"$(cat {pid})"; fi; rm -f {pid}'
+        return f"{self._functions()}cd && {{ _apssh_stop; rm -f {pid}; }}"
 
     def process_status_line(self) -> str:
         _, pid, _ = self._files
         name = shlex.quote(self.service_id)
-        return (f'if {self._alive()}; then echo {name}: active, process group "$(cat {pid})"; '
+        return (f'{self._functions()}cd && if _apssh_scan; then echo {name}: active, process group "$_g"; '
                 f"else echo {name}: inactive; exit 3; fi")
 
     def process_journal_line(self, since: str | None = None) -> str:
         _, _, log = self._files
         # the log has no timestamps of its own: 'since' cannot filter it
-        return f"cat {log}"
+        return f"cd && cat {log}"
 
     # -- the lines run, for the chosen backend
     def _choose(self, systemd_line: str, process_line: str) -> str:

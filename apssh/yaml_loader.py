@@ -107,7 +107,8 @@ NODE_KEYS = {"id", "hostname", "username", "gateway", "formatter", "verbose", "l
 JOB_KEYS = {"id", "node", "commands", "command", "required", "critical", "verbose", "label",
             "forever", "keep_connection", "scheduler"}
 NESTED_JOB_KEYS = {"id", "required", "critical", "label", "forever", "scheduler"}
-SERVICE_KEYS = {"id", "command", "service_id", "tty", "systemd_type", "environ", "stop_if_running", "verbose"}
+SERVICE_KEYS = {"id", "command", "service_id", "tty", "systemd_type", "environ", "stop_if_running", "verbose",
+                "backend"}
 COMMON_COMMAND_KEYS = {"type", "label", "verbose", "allowed_exits"}
 COMMAND_KEYS = {
     "Run": {"command", "args", "x11", "capture", "ignore_outputs"},
@@ -397,6 +398,7 @@ class YamlLoader:
                            systemd_type=self._value(entry, "systemd_type", str, what, "simple"),
                            environ={str(k): str(v) for k, v in environ.items()},
                            stop_if_running=self._value(entry, "stop_if_running", bool, what, True),
+                           backend=self._value(entry, "backend", str, what, "auto"),
                            verbose=self._value(entry, "verbose", bool, what, False))
         except (ValueError, TypeError) as exc:
             raise self._error(entry.line, f"{what}: {exc}") from None

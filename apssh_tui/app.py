@@ -187,10 +187,14 @@ class ApsshTui(App):
         self._focus_tab(tab)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if not self.screen_stack:  # the app is closing: no screen to focus anything on
+            return
         if event.pane.id and event.pane.id != getattr(self.focused, "id", None):
             self.call_after_refresh(self._focus_tab, event.pane.id)
 
     def _focus_tab(self, tab: str) -> None:
+        if not self.screen_stack:
+            return
         focus = {"jobs": JobsTable, "output": OutputPane, "topology": TopologyTree, "services": ServicesTable}
         widget = self.query_one(focus[tab])
         (widget.log_widget if tab == "output" else widget).focus()

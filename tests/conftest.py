@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,3 +64,38 @@ def known_hosts_file(testbed: Testbed, tmp_path: Path) -> Path:
 def arun():
     """``arun(coro, timeout=60.0)`` runs ``coro`` with ``asyncio.run`` and returns its result."""
     return run_async
+
+
+# ---------------------------------------------------------------- a real systemd host (issue 5)
+@pytest.fixture(scope="session")
+def systemd_host(isolated_home: Testbed, tmp_path_factory: pytest.TempPathFactory):
+    """A booted Debian tree with a real systemd (tests/systemd_host.py), reachable as root over SSH.
+
+    Skipped only when not root. As root, a failure to provision or boot it FAILS the tests that
+    use it. The first use provisions the cached tree if needed (about 1-2 minutes, progress on
+    the terminal); later sessions reuse it. Attributes: ``address``, ``port``, ``user``,
+    ``known_hosts`` (a file listing its host key), ``pid`` (of systemd-nspawn).
+    """
+    import sys
+
+    import systemd_host as module
+
+    if os.geteuid() != 0:
+        pytest.skip("the systemd host needs root (debootstrap, systemd-nspawn): run the tests as root")
+
+    def log(text: str) -> None:
+        # progress on the real terminal, even under pytest's capture
+        print(text, file=sys.__stderr__, flush=True)
+
+    try:
+        module.provision(log=log)
+        host = module.SystemdHost(tmp_path_factory.mktemp("systemd-host"), isolated_home.client_pubkey, log=log)
+        host.start()
+    except (module.SystemdHostError, OSError, subprocess.SubprocessError) as exc:
+        pytest.fail(f"systemd host: {exc}", pytrace=False)
+    host.known_hosts = host.base / "known_hosts"
+    host.known_hosts.write_text(host.known_hosts_entry + "\n")
+    try:
+        yield host
+    finally:
+        host.stop()

@@ -14,10 +14,15 @@ never read or write the machine's real ``~/.ssh``.
 Layout of the base directory::
 
     home/.ssh/{id_ed25519,id_ed25519.pub,known_hosts}
-    authorized_keys/<user>          # AuthorizedKeysFile <base>/authorized_keys/%u
+    authorized_keys/<user>          # AuthorizedKeysFile <base>/authorized_keys/%u (*)
     known_hosts_all                 # every host's entry (used by ssh_config)
     ssh_config                      # for the OpenSSH client: ssh -F <this>
     hosts/<name>/{host_key,host_key.pub,sshd_config,sshd.log,sshd.stderr,sshd.pid}
+
+(*) When a second user is in use (root only), sshd reads that user's file with
+the user's own rights, and pytest's base temp dirs are 0700 (and reset to 0700
+by every new pytest session), so the keys then live in a separate
+``/tmp/apssh-testbed-keys-*`` directory (mode 0711), removed by :meth:`Testbed.stop`.
 
 The module has no pytest dependency; ``tests/conftest.py`` wraps it in fixtures.
 """
@@ -34,8 +39,8 @@ import pwd
 import random
 import shutil
 import socket
-import stat
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterable, Sequence
@@ -203,7 +208,7 @@ class Testbed:
         self.known_hosts = self.ssh_dir / "known_hosts"
         self.all_known_hosts = self.base / "known_hosts_all"
         self.ssh_config = self.base / "ssh_config"
-        self.authorized_keys_dir = self.base / "authorized_keys"
+        self.authorized_keys_dir = self.base / "authorized_keys"  # may move, see _write_authorized_keys
         self.user = pwd.getpwuid(os.getuid()).pw_name
         self._wanted_second_user = second_user
         self.second_user: str | None = None
@@ -326,6 +331,8 @@ class Testbed:
             host.process = None
             host.pid = None
         _terminate(list(descendants.values()))
+        if self.authorized_keys_dir.parent != self.base:
+            shutil.rmtree(self.authorized_keys_dir, ignore_errors=True)
         self.started = False
 
     # ----------------------------------------------------------------- setup
@@ -349,12 +356,10 @@ class Testbed:
         if os.geteuid() != 0 or not self._wanted_second_user:
             return None
         name = self._wanted_second_user
-        try:
-            pwd.getpwnam(name)
-        except KeyError:
+        if not _user_exists(name):
             result = subprocess.run(["useradd", "-m", "-s", "/bin/sh", name],
                                     check=False, capture_output=True, text=True)
-            if result.returncode != 0 and result.returncode != 9:  # 9: created concurrently
+            if result.returncode != 0 and not _user_exists(name):  # else: created concurrently
                 raise TestbedError(f"useradd {name} failed: {result.stderr.strip()}")
         entry = pwd.getpwnam(name)
         home = Path(entry.pw_dir)
@@ -368,32 +373,43 @@ class Testbed:
 
     def _write_authorized_keys(self) -> None:
         """Write ``authorized_keys/<user>`` = the client key, for each allowed user."""
-        self.authorized_keys_dir.mkdir(exist_ok=True)
+        if self.second_user:
+            # sshd reads the file as the target user: it needs a path others can traverse
+            self.authorized_keys_dir = Path(tempfile.mkdtemp(prefix="apssh-testbed-keys-"))
+            self.authorized_keys_dir.chmod(0o711)
+        else:
+            self.authorized_keys_dir = self.base / "authorized_keys"
+            self.authorized_keys_dir.mkdir(exist_ok=True)
         key = self.client_pubkey.read_text()
         for user in filter(None, [self.user, self.second_user]):
             path = self.authorized_keys_dir / user
             path.write_text(key)
             path.chmod(0o644)
-        if self.second_user:
-            # sshd reads authorized_keys as the target user: the path must be traversable
-            _make_traversable(self.authorized_keys_dir)
 
-    def _pick_ports(self, hosts: Iterable[Host]) -> None:
-        """Give each host a port free on its address, in PORT_RANGE."""
+    def _pick_ports(self, hosts: Iterable[Host], tries: int = 100) -> None:
+        """Give each host a port free on its address, in PORT_RANGE.
+
+        Raises TestbedError when ``tries`` random ports in a row cannot be bound
+        (e.g. the address is not local).
+        """
         held = []
+        error: OSError | None = None
         try:
             for host in hosts:
-                while True:
+                for _ in range(tries):
                     port = random.randrange(*PORT_RANGE)
                     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                     try:
                         sock.bind((host.address, port))
-                    except OSError:
+                    except OSError as exc:
                         sock.close()
+                        error = exc
                         continue
                     held.append(sock)  # held until all are picked: no duplicates
                     host.port = port
                     break
+                else:
+                    raise TestbedError(f"no free port for {host.name} on {host.address}: {error}")
         finally:
             for sock in held:
                 sock.close()
@@ -595,7 +611,7 @@ Host *
         for proc in self._marked_processes():
             candidates.setdefault(proc.pid, proc)
         found = []
-        for pid, proc in sorted(candidates.items()):
+        for _pid, proc in sorted(candidates.items()):
             try:
                 if proc.status() == psutil.STATUS_ZOMBIE:
                     continue
@@ -658,13 +674,12 @@ def _shadow_password(name: str) -> str:
     return ""
 
 
-def _make_traversable(path: Path) -> None:
-    """Add o+x to ``path`` and its ancestors that we own, so other users can reach it."""
-    uid = os.getuid()
-    for directory in [path, *path.parents]:
-        info = directory.stat()
-        if info.st_uid == uid and not info.st_mode & stat.S_IXOTH:
-            directory.chmod(stat.S_IMODE(info.st_mode) | stat.S_IXOTH)
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 def _terminate(procs: list[psutil.Process], timeout: float = 3.0) -> None:

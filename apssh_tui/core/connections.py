@@ -64,12 +64,13 @@ class ConnectionModel:
         self.connections[key] = connection
         if parent is not None:
             self.connections[parent].children.append(key)
+            self.connections[parent].children.sort()  # jobs come from a set: show them in a stable order
         node.formatter = ConnectionWatcher(self, key)
         return connection
 
     def roots(self) -> list[Connection]:
         """Connections made directly from the local host."""
-        return [c for c in self.connections.values() if c.gateway is None]
+        return sorted((c for c in self.connections.values() if c.gateway is None), key=lambda c: c.key)
 
     def subscribe(self, listener: Callable[[Connection], None]) -> None:
         self._listeners.append(listener)

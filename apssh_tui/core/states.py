@@ -118,7 +118,7 @@ class StateModel:
 
     def _collect(self, scheduler: PureScheduler, parent: str | None, given: dict) -> None:
         order = _layers(scheduler)
-        for job in sorted(scheduler.jobs, key=lambda j: (order[id(j)], _label(j))):
+        for job in sorted(scheduler.jobs, key=lambda j: (order[id(j)], _label(j), given.get(id(j), ""))):
             self._counter += 1
             key = given.get(id(job)) or f"j{self._counter:02d}"
             while key in self.records:
@@ -129,9 +129,12 @@ class StateModel:
             self._by_job[id(job)] = record
             if isinstance(job, PureScheduler):
                 self._collect(job, key, given)
+        position = {key: index for index, key in enumerate(self.records)}
         for job in scheduler.jobs:
-            self._by_job[id(job)].requires = [self._by_job[id(req)].key for req in job.required
-                                              if id(req) in self._by_job]
+            # job.required is a plain set: list requirements in display order, the same on every run
+            self._by_job[id(job)].requires = sorted(
+                (self._by_job[id(req)].key for req in job.required if id(req) in self._by_job),
+                key=position.__getitem__)
 
     @classmethod
     def from_records(cls, records: list[JobRecord]) -> StateModel:

@@ -100,9 +100,9 @@ class OutputPane(Vertical):
         if self.job is None or self.job not in model.records:
             return []
         chosen = model[self.job]
-        signature = _commands_signature(chosen.job)
+        signature = _commands_signature(chosen.job, chosen.label)
         return [r for r in model if r.parent == chosen.parent and not r.is_scheduler
-                and _commands_signature(r.job) == signature]
+                and _commands_signature(r.job, r.label) == signature]
 
     def refresh_gathered(self) -> None:
         store = self.session.store
@@ -137,7 +137,9 @@ class OutputPane(Vertical):
         self.reload()
 
 
-def _commands_signature(job) -> str:
+def _commands_signature(job, label: str = "") -> str:
+    if job is None:  # a replayed record has no job object: jobs with the same label go together
+        return f"label:{label}"
     commands = getattr(job, "commands", None)
     if commands is None:
         return f"{type(job).__name__}:{job.label}"

@@ -1,0 +1,70 @@
+"""Helpers shared by the apssh-tui tests (test_tui_core, test_tui_app, test_tui_cli).
+
+Everything here talks to the real testbed sshd: nodes are SshNode objects for testbed hosts,
+checked against the testbed's known_hosts file; scenarios are YAML templates under
+tests/scenarios/ whose addresses and ports are given at run time through the Jinja2 env.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from apssh.nodes import SshNode
+from apssh.scenario import Scenario, load_scenario
+from apssh_tui.core.session import Session
+
+SCENARIOS = Path(__file__).parent / "scenarios"
+TUI_SCENARIO = SCENARIOS / "tui.yaml.j2"
+
+
+def node(testbed, name: str, gateway: SshNode | None = None, **kwds) -> SshNode:
+    """An SshNode for testbed host ``name`` (logged in as the testbed user, host keys checked)."""
+    host = testbed.host(name)
+    kwds.setdefault("known_hosts", testbed.all_known_hosts)
+    kwds.setdefault("port", host.port)
+    return SshNode(host.address, username=testbed.user, gateway=gateway, **kwds)
+
+
+def session_of(scheduler, jobs: dict, record_base: Path | None = None, name: str = "test-scenario.py") -> Session:
+    """A Session on an already built scheduler (``jobs``: key -> job, as a YAML scenario gives)."""
+    return Session(Scenario(Path(name), scheduler, jobs=jobs), record_base=record_base)
+
+
+def scenario_variables(testbed, flag: Path) -> dict:
+    """The Jinja2 env of tests/scenarios/tui.yaml.j2 for this testbed; ``flag`` is the file 'check' tests."""
+    variables = {"user": testbed.user, "known_hosts": str(testbed.all_known_hosts), "flag": str(flag)}
+    for name in ("gw1", "node1", "node2", "node3"):
+        host = testbed.host(name)
+        variables[f"{name}_addr"] = host.address
+        variables[f"{name}_port"] = host.port
+    return variables
+
+
+def definitions(variables: dict) -> list[str]:
+    """``-D name=value`` arguments for the command line, from a variables dict."""
+    argv = []
+    for name, value in variables.items():
+        argv += ["-D", f"{name}={value}"]
+    return argv
+
+
+def tui_session(testbed, tmp_path: Path, record_base: Path | None = None) -> Session:
+    """A Session of tests/scenarios/tui.yaml.j2 on the testbed ('check' fails until tmp_path/flag exists)."""
+    scenario = load_scenario(TUI_SCENARIO, scenario_variables(testbed, tmp_path / "flag"))
+    return Session(scenario, record_base=record_base)
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 15.0, pilot=None) -> bool:
+    """Wait (letting the loop, or the app through ``pilot``, run) until ``predicate()`` is true."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return bool(predicate())
+        if pilot is not None:
+            await pilot.pause(0.05)
+        else:
+            await asyncio.sleep(0.02)
+    return True
