@@ -62,6 +62,7 @@ class ApsshTui(App):
         Binding("J", "rerun_job_only", "Re-run job only", show=False, id="app.rerun_job_only"),
         Binding("n", "next_failed", "Next failed", id="app.next_failed"),
         Binding("o", "open_output", "Job output", id="app.open_output"),
+        Binding("h", "host_output", "Host output", show=False, id="app.host_output"),
         Binding("i", "interleaved", "All output", show=False, id="app.interleaved"),
         Binding("g", "gathered", "Gathered", id="app.gathered"),
         Binding("slash", "search", "Search", show=False, id="app.search"),
@@ -215,6 +216,15 @@ class ApsshTui(App):
     def action_open_output(self) -> None:
         self.output.show("job", self.selected())
         self.action_tab("output")
+
+    def action_host_output(self) -> None:
+        """Everything the selected job's host printed, in every job."""
+        key = self.selected()
+        node = getattr(getattr(self.session.model[key], "job", None), "node", None) if key else None
+        host = getattr(node, "hostname", None) or (self.session.model[key].node.split("@")[-1] if key else None)
+        if host:
+            self.output.show("host", host=host)
+            self.action_tab("output")
 
     def action_interleaved(self) -> None:
         self.output.show("all")

@@ -12,7 +12,7 @@ from textual.widgets import Input, Log, Static
 from apssh_tui.core.gather import gather
 from apssh_tui.core.output import EVENT_NAME, STDERR_NAME, Entry
 
-MODES = ("job", "all", "gathered")
+MODES = ("job", "host", "all", "gathered")
 MAX_LINES = 10000
 
 
@@ -37,6 +37,7 @@ class OutputPane(Vertical):
         self.session = session
         self.mode = "all"
         self.job: str | None = None
+        self.host: str | None = None
         self.search_text = ""
         self._cursor = 0
         self._gathered_stamp = None
@@ -50,21 +51,26 @@ class OutputPane(Vertical):
     def log_widget(self) -> Log:
         return self.query_one("#output-log", Log)
 
-    def show(self, mode: str, job: str | None = None) -> None:
-        """Switch view: ``job`` (one job's hosts), ``all`` (interleaved) or ``gathered``."""
+    def show(self, mode: str, job: str | None = None, host: str | None = None) -> None:
+        """Switch view: ``job`` (one job's hosts), ``host`` (every job of one host),
+        ``all`` (interleaved) or ``gathered``."""
         self.mode = mode
         if job is not None:
             self.job = job
+        if host is not None:
+            self.host = host
         self.reload()
 
     def title(self) -> str:
-        what = {"job": f"job {self.job}", "all": "all hosts, interleaved",
+        what = {"job": f"job {self.job}", "host": f"host {self.host}", "all": "all hosts, interleaved",
                 "gathered": f"gathered: {self.job} and the same commands on other nodes"}[self.mode]
         search = f"  search: {self.search_text!r}" if self.search_text else ""
         return f" output - {what}{search}"
 
     def _matches(self, entry: Entry) -> bool:
         if self.mode == "job" and entry.job != self.job:
+            return False
+        if self.mode == "host" and entry.host != self.host:
             return False
         return not self.search_text or self.search_text.lower() in entry.text.lower()
 
@@ -78,7 +84,7 @@ class OutputPane(Vertical):
             self._gathered_stamp = None
             self.refresh_gathered()
             return
-        log.write_lines([entry_line(e, self.mode == "all") for e in store.interleaved if self._matches(e)])
+        log.write_lines([entry_line(e, self.mode in ("all", "host")) for e in store.interleaved if self._matches(e)])
 
     def poll(self) -> None:
         """Append what arrived since the last poll (one batch per tick)."""
@@ -90,7 +96,7 @@ class OutputPane(Vertical):
             return
         fresh = store.since(self._cursor)
         self._cursor = store.seq
-        lines = [entry_line(e, self.mode == "all") for e in fresh if self._matches(e)]
+        lines = [entry_line(e, self.mode in ("all", "host")) for e in fresh if self._matches(e)]
         if lines:
             self.log_widget.write_lines(lines)
 
