@@ -18,7 +18,8 @@ class SshNode(SshProxy):
 
     Args:
         hostname: the remote host.
-        username: remote login, default ``root`` (SshProxy's default is the local user).
+        username: remote login; default the ``User`` of ~/.ssh/config for that host, else
+            ``root`` as in apssh 0.27 (SshProxy's last resort is the local user).
         keys: private keys; None means the ssh agent's keys, then ~/.ssh/id_ed25519,
             id_ecdsa, id_rsa (keys are read when connecting, never at construction).
         kwds: passed to :class:`~apssh.sshproxy.SshProxy` (gateway, port, formatter,
@@ -26,7 +27,8 @@ class SshNode(SshProxy):
     """
 
     def __init__(self, hostname: str, *, username: str | None = None, keys=None, **kwds):
-        super().__init__(hostname, username=username or "root", keys=keys, **kwds)
+        kwds.setdefault("default_username", "root")
+        super().__init__(hostname, username=username, keys=keys, **kwds)
 
 
 class LocalNode:

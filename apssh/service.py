@@ -143,31 +143,33 @@ class Service:
     def _functions(self) -> str:
         """Shell functions of the process backend (POSIX sh, reading Linux /proc).
 
-        ``_apssh_scan`` finds the recorded process group and, through parent links, the groups
-        of all its descendants (``script`` for tty=True puts its child in a group of its own):
-        their ids go to ``$_t``; it succeeds when one of their processes is alive.  Zombies do
-        not count: on hosts whose init does not reap orphans (containers) a dead daemon stays
-        a zombie for ever.  ``$_t`` is kept from call to call, so processes whose parent died
-        meanwhile are still found.  ``_apssh_stop`` sends TERM to the descendants' groups first
-        (``script`` exits at once when its child is gone, but waits 2 s when it gets TERM itself),
-        then to all the groups, waits for them (5 s at most), then KILLs what is left, as
-        ``systemctl stop`` would.
+        * ``_apssh_running``: the recorded process group (put in ``$_g``) has a live process;
+        * ``_apssh_alive " G1 G2 "``: one of these process groups has a live process; zombies
+          do not count (on hosts whose init does not reap orphans, containers, a dead daemon
+          stays a zombie for ever);
+        * ``_apssh_tree``: ``$_t`` gets the recorded group and, through parent links, the groups
+          of all its descendants (``script``, for tty=True, puts its child in a group of its own);
+        * ``_apssh_stop``: TERM to the descendants' groups first (``script`` exits at once when
+          its child is gone, but waits 2 s when it gets TERM itself), then to all the groups;
+          wait for them (5 s at most), then KILL what is left, as ``systemctl stop`` would.
         """
         _, pid, _ = self._files
         return (
-            '_t=; _apssh_scan() { _g=$(cat ' + pid + ' 2>/dev/null); _live=0; '
-            'case $_g in ""|*[!0-9]*) return 1;; esac; _t=${_t:-" $_g "}; _m=" "; _c=1; '
-            'while [ $_c = 1 ]; do _c=0; for _f in /proc/[0-9]*/stat; do '
-            'read -r _l 2>/dev/null < "$_f" || continue; _p=${_f#/proc/}; _p=${_p%/stat}; '
-            'case $_m in *" $_p "*) continue;; esac; set -- ${_l##*") "}; '
+            '_apssh_alive() { for _f in /proc/[0-9]*/stat; do read -r _l 2>/dev/null < "$_f" || continue; '
+            'set -- "$1" ${_l##*") "}; case $1 in *" $4 "*) [ "$2" = Z ] || [ "$2" = X ] || return 0;; esac; '
+            'done; return 1; }; '
+            '_apssh_running() { _g=$(cat ' + pid + ' 2>/dev/null); case $_g in ""|*[!0-9]*) return 1;; esac; '
+            '_apssh_alive " $_g "; }; '
+            '_apssh_tree() { _t=" $_g "; _m=" "; _c=1; while [ $_c = 1 ]; do _c=0; '
+            'for _f in /proc/[0-9]*/stat; do read -r _l 2>/dev/null < "$_f" || continue; '
+            '_p=${_f#/proc/}; _p=${_p%/stat}; case $_m in *" $_p "*) continue;; esac; set -- ${_l##*") "}; '
             'case $_t in *" $3 "*) ;; *) case $_m in *" $2 "*) _t="$_t$3 ";; *) continue;; esac;; esac; '
-            '_m="$_m$_p "; _c=1; [ "$1" = Z ] || [ "$1" = X ] || _live=1; done; done; [ $_live = 1 ]; }; '
-            '_apssh_stop() { _apssh_scan || return 0; if [ "$_t" != " $_g " ]; then '
-            'for _x in $_t; do [ "$_x" = "$_g" ] || kill -TERM -$_x 2>/dev/null; done; _n=0; '
-            'while _apssh_scan && [ $_n -lt 5 ]; do sleep 0.1; _n=$((_n+1)); done; fi; '
-            'for _s in TERM KILL; do [ $_live = 1 ] || return 0; '
-            'for _x in $_t; do kill -$_s -$_x 2>/dev/null; done; _n=0; '
-            'while _apssh_scan && [ $_n -lt 50 ]; do sleep 0.1; _n=$((_n+1)); done; done; }; ')
+            '_m="$_m$_p "; _c=1; done; done; }; '
+            '_apssh_wait() { _n=0; while _apssh_alive "$1" && [ $_n -lt $2 ]; do sleep 0.05; _n=$((_n+1)); done; }; '
+            '_apssh_stop() { _apssh_running || return 0; _apssh_tree; if [ "$_t" != " $_g " ]; then '
+            'for _x in $_t; do [ "$_x" = "$_g" ] || kill -TERM -$_x 2>/dev/null; done; _apssh_wait "$_t" 10; fi; '
+            'for _s in TERM KILL; do _apssh_alive "$_t" || return 0; '
+            'for _x in $_t; do kill -$_s -$_x 2>/dev/null; done; _apssh_wait "$_t" 100; done; }; ')
 
     def process_start_line(self, command: str) -> str:
         """Start ``command`` in a new session (setsid), recording its pid and output."""
@@ -180,7 +182,7 @@ class Service:
         if self.stop_if_running:
             guard = "_apssh_stop"
         else:
-            guard = (f'if _apssh_scan; then echo "service {self.service_id} is already running" >&2; '
+            guard = (f'if _apssh_running; then echo "service {self.service_id} is already running" >&2; '
                      f'exit 1; fi')
         # every process line first goes home: the files are relative to it, whatever the cwd
         # (a LocalNode runs commands in the local cwd, not in $HOME as sshd does)
@@ -193,7 +195,7 @@ class Service:
     def process_status_line(self) -> str:
         _, pid, _ = self._files
         name = shlex.quote(self.service_id)
-        return (f'{self._functions()}cd && if _apssh_scan; then echo {name}: active, process group "$_g"; '
+        return (f'{self._functions()}cd && if _apssh_running; then echo {name}: active, process group "$_g"; '
                 f"else echo {name}: inactive; exit 3; fi")
 
     def process_journal_line(self, since: str | None = None) -> str:

@@ -206,6 +206,8 @@ class SshProxy:
         keepalive_interval: seconds between SSH keepalives (a dead peer is noticed after
             3 unanswered ones); 0 disables them.
         ssh_config: OpenSSH client config file(s); default ~/.ssh/config; None: no config.
+        default_username: the login when neither ``username`` nor the config's ``User``
+            gives one (None: the local user).
 
     Raises (on connection): SshConnectError, HostKeyError.
     """
@@ -215,7 +217,7 @@ class SshProxy:
                  formatter: Formatter | None = None, verbose: bool | None = None,
                  debug: bool = False, timeout: float = 30,
                  host_key_policy: str = "accept-new", keepalive_interval: float = 30,
-                 ssh_config: Any = ()):
+                 ssh_config: Any = (), default_username: str | None = None):
         if not isinstance(hostname, str) or not hostname:
             raise ValueError(f"SshProxy: hostname must be a non-empty string, got {hostname!r}")
         if host_key_policy not in HOST_KEY_POLICIES:
@@ -239,7 +241,7 @@ class SshProxy:
             self.formatter.verbose = verbose
         self.verbose = verbose
         self._config = self._load_config(username)
-        self.username = username or self._config.get("User") or local_username()
+        self.username = username or self._config.get("User") or default_username or local_username()
         self.conn: asyncssh.SSHClientConnection | None = None
         self.sftp_client: asyncssh.SFTPClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -103,7 +103,7 @@ def test_two_hop_proxyjump_chain_from_config(testbed, arun, tmp_path):
                       + host_block(testbed, "gw2alias", "gw2", jump="gw1alias")
                       + host_block(testbed, "nodeX", "node3", jump="gw2alias")
                       + common_block(testbed))
-    node3, gw1, gw2 = testbed.host("node3"), testbed.host("gw1"), testbed.host("gw2")
+    node3, gw2 = testbed.host("node3"), testbed.host("gw2")
     forwarded_before = testbed.count_log(gw2, f"target {node3.address} port {node3.port}")
     formatter = RecordingFormatter()
 
@@ -155,7 +155,6 @@ def test_comma_separated_proxyjump_list(testbed, arun, tmp_path):
     config.write_text(host_block(testbed, "gw1alias", "gw1") + host_block(testbed, "gw2alias", "gw2")
                       + host_block(testbed, "nodeY", "node4", jump="gw1alias,gw2alias")
                       + common_block(testbed))
-    node4, gw1, gw2 = testbed.host("node4"), testbed.host("gw1"), testbed.host("gw2")
     formatter = RecordingFormatter()
 
     async def scenario():
@@ -239,3 +238,19 @@ def test_sshnode_explicit_username_beats_config_user(testbed, arun, tmp_path):
 
     assert status == 0
     assert lines == [f"{testbed.user}\n"]
+
+
+def test_sshnode_without_username_takes_config_user(testbed, arun, tmp_path):
+    """SshNode with no username logs in as the config's User for that host (root only without one)."""
+    if testbed.second_user is None:
+        pytest.skip("needs root to create the second login user")
+    config = tmp_path / "config"
+    config.write_text(host_block(testbed, "cfgnode", "node4", user=testbed.second_user) + common_block(testbed))
+    node = SshNode("cfgnode", ssh_config=config, known_hosts=tmp_path / "known_hosts")
+    plain = SshNode("127.0.0.14", ssh_config=config)
+
+    status, lines = arun(run_lines(node, "id -un"))
+
+    assert node.username == testbed.second_user and plain.username == "root"
+    assert status == 0
+    assert lines == [f"{testbed.second_user}\n"]
