@@ -65,6 +65,13 @@ class Service:
         backend: ``auto`` (default: systemd when the host runs it, else a detached
             process group with a pid and a log file under ~/.apssh-remote/services),
             ``systemd`` or ``process`` to force one.
+
+    With systemd, ``start`` only launches the unit: a command that fails at once leaves a
+    ``failed`` unit (``status`` exits 3 and shows its exit code, the journal its messages).
+    The process backend behaves the same way (``status`` says ``inactive``, exit 3), with
+    these limits: ``since`` is ignored (the log has no timestamps), the log keeps the output
+    of every run, and a daemon that leaves its process group AND its parent (a double fork
+    with setsid, as classic daemons do) cannot be found again by ``stop``.
     """
 
     def __init__(self, command, *, service_id: str, tty: bool = False, systemd_type: str = "simple",

@@ -190,11 +190,13 @@ class ApsshTui(App):
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if not self.screen_stack:  # the app is closing: no screen to focus anything on
             return
-        if event.pane.id and event.pane.id != getattr(self.focused, "id", None):
+        focused = self.focused
+        if event.pane.id and (focused is None or event.pane not in focused.ancestors):
             self.call_after_refresh(self._focus_tab, event.pane.id)
 
     def _focus_tab(self, tab: str) -> None:
-        if not self.screen_stack:
+        # a late call for a tab left since must not focus it: focusing activates its pane again
+        if not self.screen_stack or self.query_one(TabbedContent).active != tab:
             return
         focus = {"jobs": JobsTable, "output": OutputPane, "topology": TopologyTree, "services": ServicesTable}
         widget = self.query_one(focus[tab])

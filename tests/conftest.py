@@ -87,12 +87,15 @@ def systemd_host(isolated_home: Testbed, tmp_path_factory: pytest.TempPathFactor
         # progress on the real terminal, even under pytest's capture
         print(text, file=sys.__stderr__, flush=True)
 
+    failure = None
     try:
         module.provision(log=log)
         host = module.SystemdHost(tmp_path_factory.mktemp("systemd-host"), isolated_home.client_pubkey, log=log)
         host.start()
     except (module.SystemdHostError, OSError, subprocess.SubprocessError) as exc:
-        pytest.fail(f"systemd host: {exc}", pytrace=False)
+        failure = f"systemd host: {exc}"
+    if failure is not None:  # root: a host that cannot be provisioned or booted is a failure, not a skip
+        pytest.fail(failure, pytrace=False)
     host.known_hosts = host.base / "known_hosts"
     host.known_hosts.write_text(host.known_hosts_entry + "\n")
     try:

@@ -163,7 +163,8 @@ def test_journal_shows_what_the_service_printed(remote, arun):
 
     async def main():
         await remote.step(web.start_command())
-        await remote.wait_until(f"journalctl -u {web.service_id}.service -o cat", lambda out: "to-stderr-4308" in out.splitlines())
+        await remote.wait_until(f"journalctl -u {web.service_id}.service -o cat",
+                                lambda out: "to-stderr-4308" in out.splitlines())
         return await remote.step(web.journal_command())
 
     journal = arun(main())
@@ -236,7 +237,8 @@ def test_systemd_type_simple_ends_with_its_command(remote, arun):
 
     async def main():
         started = await remote.step(web.start_command())
-        active = await remote.wait_until(f"systemctl is-active {web.service_id}.service", lambda out: out != "active")
+        active = await remote.wait_until(f"systemctl is-active {web.service_id}.service",
+                                         lambda out: out not in ("active", "deactivating"))
         return started, active, await processes(remote, "sleep 4312")
 
     started, active, left = arun(main())
@@ -269,7 +271,8 @@ def test_deferred_command_is_filled_from_a_capture(remote, arun):
                          keep_connection=True)
         start = SshJob(remote.node, commands=web.start_command(), keep_connection=True, required=capture)
         ok = await remote.steps(capture, start)
-        journal = await remote.wait_until(f"journalctl -u {web.service_id}.service -o cat", lambda out: f"got {value}" in out.splitlines())
+        journal = await remote.wait_until(f"journalctl -u {web.service_id}.service -o cat",
+                                          lambda out: f"got {value}" in out.splitlines())
         return ok, journal, await is_active(remote, web.service_id)
 
     ok, journal, active = arun(main())

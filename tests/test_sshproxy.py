@@ -11,8 +11,7 @@ import stat
 import asyncssh
 import psutil
 import pytest
-from helpers import (RecordingFormatter, came_through, connection_snapshot, known_node, make_chain,
-                     run_expecting)
+from helpers import RecordingFormatter, came_through, connection_snapshot, known_node, make_chain, run_expecting
 from testbed import Testbed
 
 from apssh.nodes import SshNode

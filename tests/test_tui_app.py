@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 from pathlib import Path
 
 from asynciojobs import AbstractJob, Scheduler
@@ -72,6 +73,18 @@ def table_attempts(app: ApsshTui) -> dict[str, str]:
 
 def log_lines(app: ApsshTui) -> list[str]:
     return list(app.output.log_widget.lines)
+
+
+PROBE = 'echo "kernel $(uname -s)"; echo "shell ok"; if [ "$APSSH_TESTBED_HOST" = node3 ]; then echo "odd one out"; fi'
+
+
+def light_session(testbed, tmp_path):
+    """One layer, direct nodes: the tui scenario's probe on node1-3, and a failing 'verify' on node2."""
+    nodes = {name: node(testbed, name) for name in ("node1", "node2", "node3")}
+    jobs = {f"probe-{name}": SshJob(nodes[name], command=PROBE, label="probe") for name in nodes}
+    jobs["verify"] = SshJob(nodes["node2"], command=f"test -f {tmp_path / 'flag'}", label="verify flag",
+                            critical=False)
+    return session_of(Scheduler(*jobs.values(), timeout=30), jobs)
 
 
 FIRST_RUN = {"probe-node1": "done", "probe-node2": "done", "probe-node3": "done", "check": "failed",
@@ -200,7 +213,7 @@ def test_rerun_job_only_key_reruns_the_selected_job_alone(testbed, arun):
 # ---------------------------------------------------------------- navigation and output
 def test_next_failed_key_selects_the_failed_job(testbed, arun, tmp_path):
     """'n' moves the cursor to the failed job, whose details show its error."""
-    app = ApsshTui(tui_session(testbed, tmp_path))
+    app = ApsshTui(light_session(testbed, tmp_path))
     seen = {}
 
     async def body(pilot):
@@ -212,15 +225,15 @@ def test_next_failed_key_selects_the_failed_job(testbed, arun, tmp_path):
 
     drive(arun, app, body)
 
-    assert app.selected() == "check"
+    assert app.selected() == "verify"
     assert seen["tab"] == "jobs"
     details = str(app.details.render())
-    assert details.startswith("check: check flag") and "exit code 1" in details
+    assert details.startswith("verify: verify flag") and "exit code 1" in details
 
 
 def test_output_key_shows_the_selected_job_output(testbed, arun, tmp_path):
     """'o' opens the output tab on the highlighted job's lines, each with its host."""
-    app = ApsshTui(tui_session(testbed, tmp_path))
+    app = ApsshTui(light_session(testbed, tmp_path))
     seen = {}
 
     async def body(pilot):
@@ -237,7 +250,7 @@ def test_output_key_shows_the_selected_job_output(testbed, arun, tmp_path):
 
 def test_gathered_key_groups_identical_outputs(testbed, arun, tmp_path):
     """'g' shows the probe's output gathered: one folded header for node1-2, node3 as a diff."""
-    app = ApsshTui(tui_session(testbed, tmp_path))
+    app = ApsshTui(light_session(testbed, tmp_path))
     seen = {}
 
     async def body(pilot):
@@ -256,7 +269,7 @@ def test_gathered_key_groups_identical_outputs(testbed, arun, tmp_path):
 
 def test_search_filters_the_output(testbed, arun, tmp_path):
     """'/' then a word keeps only the output lines holding it; an empty search shows all again."""
-    app = ApsshTui(tui_session(testbed, tmp_path))
+    app = ApsshTui(light_session(testbed, tmp_path))
     lines = {}
 
     async def body(pilot):
@@ -273,7 +286,7 @@ def test_search_filters_the_output(testbed, arun, tmp_path):
 
     drive(arun, app, body)
 
-    assert "127.0.0.11 [report]: report done" in lines["all"] and len(lines["all"]) == 8
+    assert "127.0.0.11 [probe-node1]: kernel Linux" in lines["all"] and len(lines["all"]) == 7
     assert lines["odd"] == ["127.0.0.13 [probe-node3]: odd one out"]
     assert lines["cleared"] == lines["all"]
 
@@ -334,6 +347,7 @@ def test_services_pane_starts_shows_status_and_stops_a_service(testbed, arun):
         assert await until(lambda: last_action() == "status: exit 0", pilot=pilot)
         await pilot.pause(0.15)
         seen["status"] = log_lines(app)
+        seen["service log"] = list(app.query_one("#service-log").lines)
         await pilot.press("d")
         assert await until(lambda: last_action() == "stop: exit 0", pilot=pilot)
 
@@ -342,10 +356,14 @@ def test_services_pane_starts_shows_status_and_stops_a_service(testbed, arun):
     finally:
         for process in testbed.remote_processes("sleep 53.3"):
             process.kill()
+        remote_home = Path(pwd.getpwnam(testbed.user).pw_dir)
+        for leftover in (remote_home / ".apssh-remote" / "services").glob("apssh-tui-test.*"):
+            leftover.unlink()
 
     assert list(session.services) == [key]
-    assert len(seen["started"]) == 1
+    assert seen["started"]
     assert any("apssh-tui-test: active, process group" in line for line in seen["status"])
+    assert any("apssh-tui-test: active, process group" in line for line in seen["service log"])
     assert wait_for(lambda: testbed.remote_processes("sleep 53.3") == [])
 
 
@@ -453,6 +471,8 @@ def check_snapshot(name: str, svg: str) -> None:
         SNAPSHOTS.mkdir(exist_ok=True)
         path.write_text(svg, encoding="utf-8")
     assert path.is_file(), f"no snapshot {path}: run the tests once with APSSH_UPDATE_SNAPSHOTS=1"
+    if svg != path.read_text(encoding="utf-8") and os.environ.get("APSSH_SNAPSHOT_DUMP"):
+        Path(os.environ["APSSH_SNAPSHOT_DUMP"], f"{name}.svg").write_text(svg, encoding="utf-8")
     assert svg == path.read_text(encoding="utf-8"), (
         f"{name}: the screen differs from {path}; if the change is wanted, regenerate with APSSH_UPDATE_SNAPSHOTS=1")
 
@@ -545,12 +565,18 @@ FIXED_RUN = {
 }
 
 
+def write_fixed_run(base: Path) -> Path:
+    """A record directory ``base/run`` holding FIXED_RUN and one output file."""
+    (base / "run" / "output" / "probe").mkdir(parents=True)
+    (base / "run" / "run.json").write_text(json.dumps(FIXED_RUN))
+    (base / "run" / "output" / "probe" / "fit01.out").write_text("kernel Linux\n")
+    return base / "run"
+
+
 def test_snapshot_replay_of_every_state(arun, tmp_path, monkeypatch):
     """Snapshot: a replay (from a fixed run.json) showing every job state and a nested scheduler."""
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "run" / "output" / "probe").mkdir(parents=True)
-    (tmp_path / "run" / "run.json").write_text(json.dumps(FIXED_RUN))
-    (tmp_path / "run" / "output" / "probe" / "fit01.out").write_text("kernel Linux\n")
+    write_fixed_run(tmp_path)
     app = ApsshTui(ReplaySession("run"))
     shots = []
 
@@ -563,3 +589,102 @@ def test_snapshot_replay_of_every_state(arun, tmp_path, monkeypatch):
 
     assert app.selected() == "configure"
     check_snapshot("tui_replay_states", shots[0])
+
+
+def test_space_folds_and_unfolds_a_nested_scheduler(arun, tmp_path):
+    """Space on a nested scheduler's row hides its jobs, and shows them again."""
+    app = ApsshTui(ReplaySession(write_fixed_run(tmp_path)))
+    rows = {}
+
+    async def body(pilot):
+        rows["unfolded"] = [record.key for record in app.jobs_table.visible_records()]
+        await pilot.press("down", "down")
+        assert app.selected() == "setup"
+        await pilot.press("space")
+        rows["folded"] = [record.key for record in app.jobs_table.visible_records()]
+        rows["folded cell"] = str(app.jobs_table.get_cell("setup", "job"))
+        await pilot.press("space")
+        rows["again"] = [record.key for record in app.jobs_table.visible_records()]
+
+    drive(arun, app, body)
+
+    assert rows["unfolded"] == ["ghost", "probe", "setup", "install", "configure", "measure", "stream", "collect"]
+    assert rows["folded"] == ["ghost", "probe", "setup", "measure", "stream", "collect"]
+    assert rows["folded cell"] == "▸ setup"
+    assert rows["again"] == rows["unfolded"]
+
+
+def test_details_show_what_the_selected_job_needs_and_what_needs_it(arun, tmp_path):
+    """The details pane lists the selected job's requirements and dependents with their states."""
+    app = ApsshTui(ReplaySession(write_fixed_run(tmp_path)))
+    seen = {}
+
+    async def body(pilot):
+        await pilot.press("down", "down")
+        await pilot.pause(0.15)
+        seen["details"] = str(app.details.render())
+
+    drive(arun, app, body)
+
+    needs, needed_by = seen["details"].split("needs\n")[1].split("needed by\n")
+    assert [line.split() for line in needs.splitlines()] == [["←", "done", "probe", "probe"]]
+    assert [line.split() for line in needed_by.splitlines()] == [["→", "timed", "out", "measure", "measure"],
+                                                                 ["→", "aborted", "stream", "stream"]]
+    assert "tries     2" in seen["details"]
+
+
+def one_job_session(testbed, tmp_path):
+    """A single job printing 'hi' on node1, recording in tmp_path/runs."""
+    job = SshJob(node(testbed, "node1"), command="echo hi", label="hello")
+    return session_of(Scheduler(job, timeout=30), {"hello": job}, record_base=tmp_path / "runs")
+
+
+def test_command_palette_reaches_the_actions(testbed, arun, tmp_path):
+    """The command palette (ctrl+p) finds 'Start' by its description and runs the scenario."""
+    app = ApsshTui(one_job_session(testbed, tmp_path))
+
+    async def body(pilot):
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.1)
+        await pilot.press(*"start")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        assert await until(lambda: app.last_result is not None, pilot=pilot)
+
+    drive(arun, app, body)
+
+    assert app.last_result is True
+    assert app.session.model["hello"].state == JobState.DONE
+
+
+def test_save_output_key_writes_the_output_to_a_file(testbed, arun, tmp_path):
+    """'w' saves the output in memory to a file in the run's record directory."""
+    session = one_job_session(testbed, tmp_path)
+    app = ApsshTui(session)
+
+    async def body(pilot):
+        assert await press_and_finish(pilot, "s")
+        await pilot.press("w")
+        await pilot.pause(0.1)
+
+    drive(arun, app, body)
+
+    (saved,) = session.record_dir.glob("output-*.txt")
+    assert saved.read_text() == "127.0.0.11 [hello] out: hi\n"
+
+
+def test_export_graph_key_writes_dot_svg_and_png(testbed, arun, tmp_path):
+    """'e' exports the scheduler's graph as graph.dot, graph.svg and graph.png in the record directory."""
+    session = one_job_session(testbed, tmp_path)
+    app = ApsshTui(session)
+
+    async def body(pilot):
+        await pilot.press("e")
+        await pilot.pause(0.1)
+
+    drive(arun, app, body)
+
+    graph = session.record_dir / "graph"
+    assert "echo hi" in graph.with_suffix(".dot").read_text()
+    assert graph.with_suffix(".svg").read_text().lstrip().startswith(("<?xml", "<svg"))
+    assert graph.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -393,6 +393,19 @@ def test_output_store_search_since_and_save(tmp_path):
     assert saved.read_text() == "fit01 [j1] out: alpha\nfit01 [j1] out: Beta\n"
 
 
+def test_output_digest_does_not_depend_on_batches():
+    """The same lines give the same digest whether they came in one batch or several; other lines do not."""
+    store = OutputStore(None)
+    store.add("probe", "fit01", "out", ["kernel Linux\n", "shell ok\n"])
+    store.add("probe", "fit02", "out", ["kernel Linux\n"])
+    store.add("probe", "fit02", "out", ["shell ok\n"])
+    store.add("probe", "fit03", "out", ["kernel Linux\n"])
+    store.add("probe", "fit03", "err", ["shell ok\n"])
+
+    assert store.digest("probe", "fit01") == store.digest("probe", "fit02")
+    assert store.digest("probe", "fit03") != store.digest("probe", "fit01")
+
+
 # ---------------------------------------------------------------- gathering
 def test_gather_groups_identical_outputs_under_a_folded_header():
     """Hosts with the same output and exit code make one group whose header folds the node set."""

@@ -17,8 +17,9 @@ def progress_line(record: JobRecord) -> str:
     return f"{time.strftime('%H-%M-%S')} {record.state.value:<11} {record.key} {record.label}{node}{extra}"
 
 
-async def run_headless(session: Session, out: TextIO = sys.stdout) -> int:
-    """Run the whole scenario; 0 only if it succeeded, 1 otherwise."""
+async def run_headless(session: Session, out: TextIO | None = None) -> int:
+    """Run the whole scenario; 0 only if it succeeded, 1 otherwise (``out``: default sys.stdout)."""
+    out = out if out is not None else sys.stdout  # looked up now: stdout may have been replaced since import
     session.model.subscribe(lambda record: print(progress_line(record), file=out, flush=True))
     ok = await session.run()
     print(f"== {session.model.summary()}", file=out)

@@ -78,8 +78,9 @@ class OutputStore:
         record.lines.extend((stream, text) for text in texts)
         record.line_count += len(texts)
         if stream != EVENT_NAME:
-            record.digest.update(f"{stream}\0".encode())
-            record.digest.update("".join(lines).encode("utf-8", "replace"))
+            # line by line: the same output must give the same digest however it was split in batches
+            for text in texts:
+                record.digest.update(f"{stream}\0{text}\n".encode("utf-8", "replace"))
         for text in texts:
             self.seq += 1
             self.interleaved.append(Entry(self.seq, now, job, host, stream, text))
