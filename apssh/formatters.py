@@ -117,11 +117,13 @@ class Formatter:
 
     # -- events
     def event(self, hostname: str, message: str) -> None:
-        """A connection-level event about ``hostname``; the default ignores it."""
+        """A connection-level event about ``hostname``: announced when ``verbose`` is set."""
+        if self.verbose:
+            self.announce(hostname, message)
 
     def announce(self, hostname: str, message: str) -> None:
-        """What a verbose command is about to do; shown whatever ``verbose`` says."""
-        self.event(hostname, message)
+        """Show ``message`` whatever ``verbose`` says (what a verbose command runs, events);
+        the default shows nothing."""
 
     def connecting(self, hostname: str, username: str | None, via: str | None) -> None:
         self.event(hostname, f"connecting as {username}" + (f" via {via}" if via else ""))
@@ -170,10 +172,6 @@ class TerminalFormatter(Formatter):
 
     def line(self, line, datatype, hostname):
         self.lines([line], datatype, hostname)
-
-    def event(self, hostname, message):
-        if self.verbose:
-            self.announce(hostname, message)
 
     def announce(self, hostname, message):
         sys.stderr.write(f"{time.strftime('%H-%M-%S')} {hostname}: {message}\n")
@@ -237,10 +235,6 @@ class SubdirFormatter(Formatter):
 
     def line(self, line, datatype, hostname):
         self.lines([line], datatype, hostname)
-
-    def event(self, hostname, message):
-        if self.verbose:
-            self.announce(hostname, message)
 
     def announce(self, hostname, message):
         self._append(hostname, f"{time.strftime('%H-%M-%S')} {message}\n")

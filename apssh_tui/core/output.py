@@ -140,7 +140,9 @@ class JobFormatter(Formatter):
     """The formatter commands of one job write to: lines go to the store under that job."""
 
     def __init__(self, store: OutputStore, job: str):
-        super().__init__("@line@", verbose=True)
+        # not verbose: session events would clutter the output; announce() still records
+        # what verbose commands say they run
+        super().__init__("@line@", verbose=False)
         self.store = store
         self.job = job
 
