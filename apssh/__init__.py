@@ -5,16 +5,31 @@ Everything a scenario needs is importable from here: ``from apssh import SshNode
 
 from .commands import Pull, Push, Run, RunScript, RunString
 from .deferred import Capture, Deferred, Variables
-from .formatters import (CaptureFormatter, ColonFormatter, Formatter, HostFormatter, RawFormatter,
-                         SubdirFormatter, TerminalFormatter, TimeColonFormatter, TimeHostFormatter)
+from .formatters import (
+                         CaptureFormatter,
+                         ColonFormatter,
+                         Formatter,
+                         HostFormatter,
+                         RawFormatter,
+                         SubdirFormatter,
+                         TerminalFormatter,
+                         TimeColonFormatter,
+                         TimeHostFormatter,
+)
 from .keys import import_private_key, load_agent_keys, load_private_keys
 from .nodes import LocalNode, SshNode
 from .scenario import Scenario, load_scenario
 from .service import Service
 from .sshjob import CommandFailedError, SshJob
 from .sshproxy import HostKeyError, SshConnectError, SshProxy
-from .topology import (close_ssh_in_scheduler, co_close_ssh_in_scheduler, topology_as_dotfile,
-                       topology_as_pngfile, topology_dot, topology_graph)
+from .topology import (
+                         close_ssh_in_scheduler,
+                         co_close_ssh_in_scheduler,
+                         topology_as_dotfile,
+                         topology_as_pngfile,
+                         topology_dot,
+                         topology_graph,
+)
 from .version import __version__
 from .yaml_loader import ScenarioError, YamlLoader
 

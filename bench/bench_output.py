@@ -48,7 +48,8 @@ async def measure(bed: Testbed, count: int) -> None:
     elapsed = time.perf_counter() - start
     await node.close()
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"lines: {counter.lines_seen} (exit {status}) in {elapsed:.2f}s = {counter.lines_seen / elapsed:,.0f} lines/s")
+    rate = counter.lines_seen / elapsed
+    print(f"lines: {counter.lines_seen} (exit {status}) in {elapsed:.2f}s = {rate:,.0f} lines/s")
     print(f"formatter calls: {counter.calls} ({counter.lines_seen / max(counter.calls, 1):.0f} lines per call)")
     print(f"peak RSS of this process: {peak_mib:.0f} MiB")
 

@@ -17,8 +17,19 @@ from pathlib import Path
 
 from asynciojobs import Scheduler, Sequence
 
-from apssh import (Capture, Deferred, Pull, Run, RunString, SshJob, SshNode, TimeColonFormatter,
-                   Variables, close_ssh_in_scheduler, topology_dot)
+from apssh import (
+    Capture,
+    Deferred,
+    Pull,
+    Run,
+    RunString,
+    SshJob,
+    SshNode,
+    TimeColonFormatter,
+    Variables,
+    close_ssh_in_scheduler,
+    topology_dot,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from testbed import Testbed  # noqa: E402  (the private sshd launcher shared with the tests)
