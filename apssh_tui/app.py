@@ -23,6 +23,7 @@ from .widgets.summary import RunSummary
 from .widgets.topology import TopologyTree
 
 TICK_SECONDS = 0.1
+SAVE_SECONDS = 2.0
 RUN_ACTIONS = {"start", "rerun_failed", "rerun_job", "rerun_job_only"}
 
 
@@ -83,6 +84,7 @@ class ApsshTui(App):
         self.autostart = autostart
         self.sub_title = title or ""
         self.last_result: bool | None = None
+        self._last_save = 0.0
 
     # -- layout
     def compose(self) -> ComposeResult:
@@ -125,6 +127,11 @@ class ApsshTui(App):
         self.summary.refresh_summary()
         self.output.poll()
         self.topology.refresh_labels()
+        now = time.monotonic()
+        if not self.replay and self.session.runner.running and now - self._last_save >= SAVE_SECONDS:
+            # the record stays current while jobs run: a crash or a kill loses at most this much
+            self._last_save = now
+            self.session.save()
 
     # -- which actions apply now
     def check_action(self, action: str, parameters) -> bool | None:

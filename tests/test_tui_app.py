@@ -267,6 +267,26 @@ def test_gathered_key_groups_identical_outputs(testbed, arun, tmp_path):
         "--- 127.0.0.[11-12]", "+++ 127.0.0.13", "@@ -1,2 +1,3 @@", " kernel Linux", " shell ok", "+odd one out"]
 
 
+def test_search_filters_the_gathered_output(testbed, arun, tmp_path):
+    """'/' in the gathered view keeps the group headers and only the lines holding the word."""
+    app = ApsshTui(light_session(testbed, tmp_path))
+    seen = {}
+
+    async def body(pilot):
+        assert await press_and_finish(pilot, "s")
+        await pilot.press("g")
+        await pilot.pause(0.15)
+        await pilot.press("slash", *"kernel", "enter")
+        await pilot.pause(0.15)
+        seen["lines"] = log_lines(app)
+
+    drive(arun, app, body)
+
+    assert seen["lines"] == [
+        "---------------- 127.0.0.[11-12] (2 hosts, exit 0)", "kernel Linux",
+        "---------------- 127.0.0.13 (1 host, exit 0)", " kernel Linux"]
+
+
 def test_search_filters_the_output(testbed, arun, tmp_path):
     """'/' then a word keeps only the output lines holding it; an empty search shows all again."""
     app = ApsshTui(light_session(testbed, tmp_path))

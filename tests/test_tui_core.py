@@ -469,6 +469,24 @@ def test_record_directory_holds_states_attempts_exit_codes_and_output(testbed, a
     assert (directory / "output" / "ok" / "127.0.0.11.err").read_text() == "warned\n"
 
 
+def test_record_directory_exists_while_the_run_goes_on(testbed, arun, tmp_path):
+    """run.json is written when a run starts, so a run killed midway still leaves a record."""
+    slow = SshJob(node(testbed, "node1"), command="echo started; sleep 1")
+    session = session_of(Scheduler(slow, timeout=20), {"slow": slow}, record_base=tmp_path / "runs")
+    seen = {}
+
+    async def scenario():
+        task = asyncio.ensure_future(session.run())
+        assert await until(lambda: session.model["slow"].state == JobState.RUNNING)
+        seen["during"] = json.loads((session.record_dir / RUN_FILE).read_text())
+        return await task
+
+    assert arun(scenario()) is True
+    assert seen["during"]["succeeded"] is None
+    assert [job["key"] for job in seen["during"]["jobs"]] == ["slow"]
+    assert json.loads((session.record_dir / RUN_FILE).read_text())["succeeded"] is True
+
+
 def test_replay_session_reads_the_record_back(testbed, arun, tmp_path):
     """ReplaySession rebuilds states, attempts, output and connections of a recorded run; it has no runner."""
     session = recorded_session(testbed, tmp_path, arun)

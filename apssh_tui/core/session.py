@@ -75,7 +75,9 @@ class Session:
                         self.started, self.last_ok, self.runner.runs)
 
     async def run(self) -> bool:
+        """Run the whole scenario; the record directory holds its first state at once."""
         self.started = self.started or time.time()
+        self.save()
         return await self.runner.run()
 
     async def service_action(self, key: str, action: str) -> int | None:

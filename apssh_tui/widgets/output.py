@@ -126,7 +126,10 @@ class OutputPane(Vertical):
         lines = []
         for index, group in enumerate(gather(outputs)):
             lines.append(f"---------------- {group.header}")
-            lines.extend(group.lines if index == 0 else (group.diff or group.lines))
+            shown = group.lines if index == 0 else (group.diff or group.lines)
+            if self.search_text:
+                shown = [line for line in shown if self.search_text.lower() in line.lower()]
+            lines.extend(shown)
         log = self.log_widget
         log.clear()
         log.write_lines(lines or ["(no output yet)"])
