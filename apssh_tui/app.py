@@ -145,10 +145,12 @@ class ApsshTui(App):
         return True
 
     def selected(self) -> str | None:
-        return self.jobs_table.selected_key()
+        """The highlighted job (the first member, on a folded sibling group's row)."""
+        keys = self.jobs_table.selected_keys()
+        return keys[0] if keys else None
 
     def on_jobs_table_selected(self, message: JobsTable.Selected) -> None:
-        self.details.show(message.key)
+        self.details.show(message.key, self.jobs_table.groups.get(message.key))
 
     # -- running
     def _launch(self, coroutine_function, description: str) -> None:
@@ -171,23 +173,30 @@ class ApsshTui(App):
         self._launch(self.session.runner.rerun_failed, "re-run of failed jobs")
 
     def action_rerun_job(self) -> None:
-        key = self.selected()
-        if key is not None:
-            self._launch(partial(self.session.runner.rerun, key, True), f"re-run of {key} and downstream")
+        self._rerun_selected(downstream=True)
 
     def action_rerun_job_only(self) -> None:
-        key = self.selected()
-        if key is not None:
-            self._launch(partial(self.session.runner.rerun, key, False), f"re-run of {key}")
+        self._rerun_selected(downstream=False)
+
+    def _rerun_selected(self, downstream: bool) -> None:
+        """Re-run the highlighted job, or every job of a folded sibling group."""
+        keys = self.jobs_table.selected_keys()
+        if not keys:
+            return
+        runner = self.session.runner
+        what = keys[0] if len(keys) == 1 else f"{len(keys)} jobs"
+        self._launch(partial(runner.execute, runner.plan(keys, downstream)),
+                     f"re-run of {what}" + (" and downstream" if downstream else ""))
 
     def action_abort(self) -> None:
         if self.session.runner.abort():
             self.summary.set_status("aborting: stopping remote commands, closing connections")
 
     def action_abort_job(self) -> None:
-        key = self.selected()
-        if key is not None and not self.session.runner.abort_job(key):
-            self.notify(f"{key} is not running", severity="warning")
+        keys = self.jobs_table.selected_keys()
+        aborted = [key for key in keys if self.session.runner.abort_job(key)]
+        if keys and not aborted:
+            self.notify(f"{keys[0] if len(keys) == 1 else 'none of these jobs'} is not running", severity="warning")
 
     # -- navigation
     def action_tab(self, tab: str) -> None:
@@ -210,7 +219,7 @@ class ApsshTui(App):
         (widget.log_widget if tab == "output" else widget).focus()
 
     def action_next_failed(self) -> None:
-        order = [r.key for r in self.jobs_table.visible_records()] or [r.key for r in self.session.model]
+        order = self.jobs_table.display_order() or [r.key for r in self.session.model]
         problems = [r.key for r in self.session.model if r.state in PROBLEM_STATES and not r.is_scheduler]
         if not problems:
             self.notify("no failed job")
@@ -223,6 +232,9 @@ class ApsshTui(App):
         self.jobs_table.select(target)
 
     def action_open_output(self) -> None:
+        if len(self.jobs_table.selected_keys()) > 1:  # a folded sibling group: one view of them all
+            self.action_gathered()
+            return
         self.output.show("job", self.selected())
         self.action_tab("output")
 

@@ -15,12 +15,18 @@ class JobDetails(Static):
         super().__init__("", **kwds)
         self.model = model
         self.key: str | None = None
+        self.group = None
 
-    def show(self, key: str | None) -> None:
+    def show(self, key: str | None, group=None) -> None:
+        """Details of job ``key``, or of a sibling ``group`` (its row key is ``key``)."""
         self.key = key
+        self.group = group
         self.refresh_details()
 
     def refresh_details(self) -> None:
+        if self.group is not None:
+            self.update(self.group_text(self.group))
+            return
         if self.key is None or self.key not in self.model.records:
             self.update("no job selected")
             return
@@ -44,3 +50,16 @@ class JobDetails(Static):
         for other in self.model.successors(record.key) or []:
             text.append("  → ").append_text(job_state_text(other.state)).append(f"  {other.key} {other.label}\n")
         self.update(text)
+
+    def group_text(self, group) -> Text:
+        text = Text()
+        text.append(f"{group.label} on {len(group.members)} nodes\n", style="bold")
+        text.append(f"nodes     {group.nodes}\n")
+        text.append("state     ").append_text(job_state_text(group.state)).append(f"  {group.progress()}\n")
+        if group.requires:
+            text.append(f"needs     {group.requires}\n")
+        text.append("\njobs (space unfolds)\n", style="bold")
+        for member in group.members:
+            text.append("  ").append_text(job_state_text(member.state)).append(f"  {member.key} {member.node}")
+            text.append(f"  {member.error}\n" if member.error else "\n", style="red" if member.error else "")
+        return text

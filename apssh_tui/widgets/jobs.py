@@ -1,4 +1,5 @@
-"""The jobs table: one row per job, ordered by dependency layer, nested schedulers foldable."""
+"""The jobs table: one row per job, ordered by dependency layer; nested schedulers and sibling
+groups (the same step on many nodes, ``probe  root@fit[01-12]``) fold and unfold."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
+from apssh_tui.core.groups import FOLD_THRESHOLD, SiblingGroup, sibling_groups
 from apssh_tui.core.states import JobRecord, JobState
 
 from .styles import duration_text, job_state_text
@@ -18,7 +20,8 @@ WIDTHS = {"state": 11, "duration": 8, "tries": 5}
 class JobsTable(DataTable):
     """Jobs as people read a scenario: by layer, with state, node, label, time, tries, needs."""
 
-    BINDINGS = [Binding("space", "toggle_fold", "Fold/unfold", id="jobs.toggle_fold")]
+    BINDINGS = [Binding("space", "toggle_fold", "Fold/unfold", id="jobs.toggle_fold"),
+                Binding("f", "toggle_groups", "Fold siblings", show=False, id="jobs.toggle_groups")]
 
     class Selected(Message):
         """The highlighted job changed."""
@@ -31,7 +34,11 @@ class JobsTable(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwds)
         self.model = model
         self.expanded: set[str] = {r.key for r in model if r.is_scheduler}
+        self.groups: dict[str, SiblingGroup] = sibling_groups(list(model))
+        self.group_of = {member.key: group for group in self.groups.values() for member in group.members}
+        self.folded_groups = {key for key, group in self.groups.items() if len(group.members) >= FOLD_THRESHOLD}
         self._dirty: set[str] = set()
+        self._depths: dict[str, int] = {}
 
     def on_mount(self) -> None:
         for column in COLUMNS:
@@ -39,33 +46,58 @@ class JobsTable(DataTable):
         self.rebuild()
 
     # -- rows
-    def visible_records(self) -> list[JobRecord]:
-        """Records in display order: each level by layer, nested ones under their scheduler."""
-        rows: list[JobRecord] = []
+    def row_items(self) -> list[tuple[object, int]]:
+        """(record or sibling group, depth) in display order: each level by layer, nested jobs
+        under their scheduler, a folded group in place of its members."""
+        rows: list[tuple[object, int]] = []
 
         def walk(parent, depth):
             for record in sorted(self.model.children(parent), key=lambda r: (r.layer, r.label, r.key)):
+                group = self.group_of.get(record.key)
+                if group is not None and group.key in self.folded_groups:
+                    if record is group.members[0]:
+                        rows.append((group, depth))
+                    continue
                 rows.append((record, depth))
                 if record.is_scheduler and record.key in self.expanded:
                     walk(record.key, depth + 1)
         walk(None, 0)
-        self._depths = {record.key: depth for record, depth in rows}
-        return [record for record, _ in rows]
+        self._depths = {item.key: depth for item, depth in rows}
+        return rows
 
-    def cells(self, record: JobRecord) -> list:
-        depth = self._depths.get(record.key, 0)
+    def visible_records(self) -> list[JobRecord]:
+        """The jobs shown on a row of their own, in display order."""
+        return [item for item, _ in self.row_items() if isinstance(item, JobRecord)]
+
+    def display_order(self) -> list[str]:
+        """Every job key in display order, members of folded groups included."""
+        keys = []
+        for item, _ in self.row_items():
+            keys.extend(item.keys if isinstance(item, SiblingGroup) else [item.key])
+        return keys
+
+    def cells(self, item) -> list:
+        depth = self._depths.get(item.key, 0)
+        if isinstance(item, SiblingGroup):
+            return [job_state_text(item.state), Text("  " * depth + f"▸ {item.label} ×{len(item.members)}"),
+                    item.nodes, item.progress(), duration_text(item.duration), str(item.attempts),
+                    item.requires]
         fold = ""
-        if record.is_scheduler:
-            fold = "▾ " if record.key in self.expanded else "▸ "
-        return [job_state_text(record.state), Text("  " * depth + fold + record.key),
-                record.node, record.label, duration_text(record.duration),
-                str(record.attempts), ", ".join(record.requires)]
+        if item.is_scheduler:
+            fold = "▾ " if item.key in self.expanded else "▸ "
+        return [job_state_text(item.state), Text("  " * depth + fold + item.key),
+                item.node, item.label, duration_text(item.duration),
+                str(item.attempts), ", ".join(item.requires)]
 
     def rebuild(self) -> None:
         selected = self.selected_key()
         self.clear()
-        for record in self.visible_records():
-            self.add_row(*self.cells(record), key=record.key)
+        for item, _ in self.row_items():
+            self.add_row(*self.cells(item), key=item.key)
+        if selected in self.groups and selected not in self._depths:
+            selected = self.groups[selected].members[0].key  # the group was unfolded
+        elif selected in self.group_of and selected not in self._depths:
+            selected = self.group_of[selected].key  # its group was folded
         if selected is not None and selected in self._depths:
             self.move_cursor(row=self.get_row_index(selected))
 
@@ -76,10 +108,15 @@ class JobsTable(DataTable):
         """Update the cells of rows that changed (and the running ones, for their duration)."""
         keys = self._dirty | {r.key for r in self.model if r.state == JobState.RUNNING}
         self._dirty = set()
+        rows = set()
         for key in keys:
+            group = self.group_of.get(key)
+            rows.add(group.key if group is not None and group.key in self.folded_groups else key)
+        for key in rows:
             if key not in self._depths:
                 continue
-            for column, value in zip(COLUMNS, self.cells(self.model[key]), strict=True):
+            item = self.groups[key] if key in self.groups else self.model[key]
+            for column, value in zip(COLUMNS, self.cells(item), strict=True):
                 self.update_cell(key, column, value)
 
     def selected_key(self) -> str | None:
@@ -90,10 +127,20 @@ class JobsTable(DataTable):
         except Exception:  # an empty or rebuilding table has no key there
             return None
 
+    def selected_keys(self) -> list[str]:
+        """The jobs of the highlighted row: one job, or every member of a folded group."""
+        key = self.selected_key()
+        if key is None:
+            return []
+        return self.groups[key].keys if key in self.groups else [key]
+
     def select(self, key: str) -> None:
-        """Move the cursor to ``key``, unfolding its schedulers if needed."""
+        """Move the cursor to ``key``, unfolding its schedulers and its sibling group if needed."""
         parent = self.model[key].parent
-        changed = False
+        group = self.group_of.get(key)
+        changed = group is not None and group.key in self.folded_groups
+        if changed:
+            self.folded_groups.discard(group.key)
         while parent is not None:
             if parent not in self.expanded:
                 self.expanded.add(parent)
@@ -104,10 +151,29 @@ class JobsTable(DataTable):
         self.move_cursor(row=self.get_row_index(key))
 
     def action_toggle_fold(self) -> None:
+        """Fold or unfold the nested scheduler or the sibling group of the highlighted row."""
         key = self.selected_key()
-        if key is None or not self.model[key].is_scheduler:
+        if key is None:
             return
-        self.expanded.symmetric_difference_update({key})
+        if key in self.groups:
+            self.folded_groups.discard(key)
+        elif self.model[key].is_scheduler:
+            self.expanded.symmetric_difference_update({key})
+        elif key in self.group_of:
+            self.folded_groups.add(self.group_of[key].key)
+            self.rebuild()
+            self.move_cursor(row=self.get_row_index(self.group_of[key].key))
+            return
+        else:
+            return
+        self.rebuild()
+
+    def action_toggle_groups(self) -> None:
+        """Fold every sibling group, or unfold them all when all are folded."""
+        if self.folded_groups == set(self.groups):
+            self.folded_groups = set()
+        else:
+            self.folded_groups = set(self.groups)
         self.rebuild()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
