@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from functools import partial
 
 import graphviz
@@ -42,6 +43,11 @@ class ActionsProvider(Provider):
                           partial(app.run_action, binding.action), help=f"key: {binding.key}")
 
 
+def all_bindings() -> list[Binding]:
+    """Every binding of the app and its panes (their ids are what a keymap file names)."""
+    return list(ApsshTui.BINDINGS) + list(JobsTable.BINDINGS) + list(ServicesTable.BINDINGS)
+
+
 class ApsshTui(App):
     """Run, watch and steer a scenario (or browse a recorded one)."""
 
@@ -77,8 +83,11 @@ class ApsshTui(App):
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
-    def __init__(self, session, *, title: str | None = None, autostart: bool = False):
+    def __init__(self, session, *, title: str | None = None, autostart: bool = False,
+                 keymap: dict[str, str] | None = None):
         super().__init__()
+        if keymap:
+            self.set_keymap(keymap)
         self.session = session
         self.replay = session.runner is None
         self.autostart = autostart
@@ -286,8 +295,9 @@ class ApsshTui(App):
         self.notify(f"graph exported: {base}.dot, .svg, .png")
 
     def action_help(self) -> None:
-        bindings = list(self.BINDINGS) + list(JobsTable.BINDINGS) + list(ServicesTable.BINDINGS)
-        self.push_screen(HelpScreen(bindings))
+        keymap = self._keymap
+        shown = [replace(binding, key=keymap.get(binding.id, binding.key)) for binding in all_bindings()]
+        self.push_screen(HelpScreen(shown))
 
     # -- services
     def on_services_table_action(self, message: ServicesTable.Action) -> None:

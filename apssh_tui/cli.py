@@ -12,6 +12,7 @@ from asynciojobs import AbstractJob
 from apssh.scenario import load_scenario, parse_definitions
 from apssh.yaml_loader import ScenarioError
 
+from .core.keymap import KeymapError
 from .core.session import DEFAULT_RECORD_BASE, Session
 
 DEMO_SCENARIO = Path(__file__).parent / "demo" / "scenario.yaml.j2"
@@ -32,6 +33,9 @@ def parser() -> argparse.ArgumentParser:
                      help=f"where each run's record directory goes (default ./{DEFAULT_RECORD_BASE})")
     cli.add_argument("--no-record", action="store_true", help="keep no record directory")
     cli.add_argument("--start", action="store_true", help="start the run as soon as the screen opens")
+    cli.add_argument("--keys", metavar="FILE",
+                     help="YAML file mapping binding ids (listed by F1) to keys, e.g. 'app.start: ctrl+s' "
+                          "(default: ~/.config/apssh-tui/keys.yaml when it exists)")
     return cli
 
 
@@ -45,10 +49,19 @@ def load_session(args, variables: dict) -> Session:
     return Session(scenario, None if args.no_record else args.record_dir)
 
 
-def run_app(session, title: str, autostart: bool) -> int:
+def keymap_of(args) -> dict[str, str]:
+    """The user's keymap (raises KeymapError naming the file and the entry)."""
+    from .app import all_bindings
+    from .core.keymap import default_keymap_file, load_keymap
+
+    path = args.keys or default_keymap_file()
+    return load_keymap(path, {binding.id for binding in all_bindings()}) if path else {}
+
+
+def run_app(session, title: str, autostart: bool, keymap: dict | None = None) -> int:
     from .app import ApsshTui  # Textual is imported only when a screen is wanted
 
-    result = ApsshTui(session, title=title, autostart=autostart).run()
+    result = ApsshTui(session, title=title, autostart=autostart, keymap=keymap).run()
     return 0 if result in (True, None) else 1
 
 
@@ -63,7 +76,8 @@ async def _demo(args) -> int:
             from .core.headless import run_headless
             return await run_headless(session)
         from .app import ApsshTui
-        app = ApsshTui(session, title="demo: a gateway and 4 nodes (embedded)", autostart=args.start)
+        app = ApsshTui(session, title="demo: a gateway and 4 nodes (embedded)", autostart=args.start,
+                       keymap=args.keymap)
         result = await app.run_async()
         return 0 if result in (True, None) else 1
     finally:
@@ -74,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run apssh-tui with ``argv``; returns the exit status."""
     args = parser().parse_args(argv)
     _prime_asynciojobs()
+    try:
+        args.keymap = keymap_of(args) if not args.headless else {}
+    except KeymapError as exc:
+        print(f"apssh-tui: {exc}", file=sys.stderr)
+        return 2
     if args.demo:
         return asyncio.run(_demo(args))
     if args.replay:
@@ -83,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError) as exc:
             print(f"apssh-tui: {exc}", file=sys.stderr)
             return 2
-        return run_app(session, f"replay {args.replay}", False)
+        return run_app(session, f"replay {args.replay}", False, args.keymap)
     if not args.scenario:
         print("apssh-tui: give a scenario file (or --demo, or --replay DIR)", file=sys.stderr)
         return 2
@@ -96,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.headless:
         from .core.headless import run_headless
         return asyncio.run(run_headless(session))
-    return run_app(session, str(args.scenario), args.start)
+    return run_app(session, str(args.scenario), args.start, args.keymap)
 
 
 def console_main() -> None:
