@@ -708,3 +708,22 @@ def test_export_graph_key_writes_dot_svg_and_png(testbed, arun, tmp_path):
     assert "echo hi" in graph.with_suffix(".dot").read_text()
     assert graph.with_suffix(".svg").read_text().lstrip().startswith(("<?xml", "<svg"))
     assert graph.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_output_highlighter_tells_stderr_events_and_diffs_apart():
+    """In the output log, stderr lines are red, events dim, stdout plain; diff lines are coloured."""
+    from rich.text import Text
+
+    from apssh_tui.widgets.output import OutputHighlighter
+
+    def style(line: str) -> str:
+        text = Text(line)
+        OutputHighlighter().highlight(text)
+        return " ".join(str(span.style) for span in text.spans)
+
+    assert style("127.0.0.11 [probe]! warning: disk full") == "red"
+    assert style("127.0.0.11! warning") == "red"
+    assert style("127.0.0.11 [probe]* Run: uname") == "dim"
+    assert style("127.0.0.11 [probe]: all fine! really") == ""
+    assert style("---------------- node[1-3] (3 hosts, exit 0)") == "bold"
+    assert (style("+odd one out"), style("-missing"), style("+++ node4"), style(" same")) == ("green", "red", "", "")

@@ -5,6 +5,10 @@ Lines are pulled from the core's OutputStore on a timer and written in batches.
 
 from __future__ import annotations
 
+import re
+
+from rich.highlighter import Highlighter
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Input, Log, Static
@@ -14,6 +18,26 @@ from apssh_tui.core.output import EVENT_NAME, STDERR_NAME, Entry
 
 MODES = ("job", "host", "all", "gathered")
 MAX_LINES = 10000
+
+
+# "host[ [job]]! text" is stderr, "host[ [job]]* text" an event (see entry_line)
+_STREAM_TAG = re.compile(r"^\S+(?: \[[^\]]*\])?([!*]) ")
+
+
+class OutputHighlighter(Highlighter):
+    """Colours at render time (visible lines only): stderr red, events dim, diff lines, headers."""
+
+    def highlight(self, text: Text) -> None:
+        plain = text.plain
+        match = _STREAM_TAG.match(plain)
+        if match:
+            text.stylize("red" if match.group(1) == "!" else "dim")
+        elif plain.startswith("----------------"):
+            text.stylize("bold")
+        elif plain.startswith("+") and not plain.startswith("+++"):
+            text.stylize("green")
+        elif plain.startswith("-") and not plain.startswith("---"):
+            text.stylize("red")
 
 
 def entry_line(entry: Entry, with_job: bool) -> str:
@@ -44,7 +68,9 @@ class OutputPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="output-title")
-        yield Log(max_lines=MAX_LINES, id="output-log", highlight=False)
+        log = Log(max_lines=MAX_LINES, id="output-log", highlight=True)
+        log.highlighter = OutputHighlighter()
+        yield log
         yield Input(placeholder="search output (enter to apply, empty to clear)", id="output-search")
 
     @property
