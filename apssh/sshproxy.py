@@ -35,6 +35,8 @@ ABORT_GRACE_SECONDS = 1.0
 # and kill them: sshd ignores signal requests for root logins ("session signalling requires
 # privilege separation") and only ever signals the session leader
 RUN_MARKER_VARIABLE = "APSSH_RUN_ID"
+# how long the remote kill script of an aborted command may take
+KILL_SCRIPT_SECONDS = 10.0
 # a close that takes longer than this is cut short
 CLOSE_TIMEOUT_SECONDS = 3.0
 # ProxyJump chains longer than this are taken for loops in ~/.ssh/config
@@ -250,6 +252,7 @@ class SshProxy:
         self._own_use = False
         self._config_gateway: SshProxy | None = None
         self._host_key_trouble: str | None = None
+        self._stopping: set[asyncio.Task] = set()  # aborted commands still being stopped
 
     # -- description
     def __repr__(self) -> str:
@@ -564,13 +567,17 @@ class SshProxy:
                 lambda: _CommandSession(self, formatter, stdout_sink),
                 f"export {RUN_MARKER_VARIABLE}={run_id}; {command}",
                 encoding=None, **x11_kwds)
+        except asyncio.CancelledError:
+            # the command may already run remotely, its channel not yet handed to us
+            await self._shielded_stop(None, run_id)
+            raise
         except (OSError, asyncssh.Error) as exc:
             formatter.event(self.hostname, f"cannot start {command!r}: {exc}")
             return None
         try:
             await channel.wait_closed()
         except asyncio.CancelledError:
-            await self._stop_remote(channel, run_id)
+            await self._shielded_stop(channel, run_id)
             raise
         formatter.session_stop(self.hostname, command)
         signal = channel.get_exit_signal()
@@ -578,6 +585,14 @@ class SshProxy:
             return ExitCode(_signal_code(signal[0]), signal[0])
         status = channel.get_exit_status()
         return None if status is None else ExitCode(status)
+
+    async def _shielded_stop(self, channel, run_id: str) -> None:
+        """Stop an aborted command; shielded, so that a second cancellation (a scheduler
+        tidying up its tasks) cannot cut the cleanup short."""
+        stopping = asyncio.ensure_future(self._stop_remote(channel, run_id))
+        self._stopping.add(stopping)
+        stopping.add_done_callback(self._stopping.discard)
+        await asyncio.shield(stopping)
 
     async def _stop_remote(self, channel, run_id: str | None = None) -> None:
         """Abort path: TERM the remote command and its descendants, KILL them if they linger, close.
@@ -587,18 +602,24 @@ class SshProxy:
         marker variable (Linux /proc; best effort).
         """
         for signal in ("TERM", "KILL"):
-            try:
-                channel.send_signal(signal)
-            except (OSError, asyncssh.Error):
-                pass
+            if channel is not None:
+                try:
+                    channel.send_signal(signal)
+                except (OSError, asyncssh.Error):
+                    pass
             if run_id is not None:
                 await self._kill_marked(run_id, signal)
+            if channel is None:  # nothing to watch: TERM gets the grace period, then KILL
+                if signal == "TERM":
+                    await asyncio.sleep(ABORT_GRACE_SECONDS)
+                continue
             try:
                 await asyncio.wait_for(asyncio.shield(channel.wait_closed()), ABORT_GRACE_SECONDS)
                 break
             except (asyncio.TimeoutError, asyncio.CancelledError):
                 continue
-        channel.close()
+        if channel is not None:
+            channel.close()
 
     async def _kill_marked(self, run_id: str, signal: str) -> None:
         """Send ``signal`` to the remote processes of run ``run_id``, and to their process groups.
@@ -616,7 +637,9 @@ class SshProxy:
                   f"for f in $l; do p=${{f#/proc/}}; kill -{signal} -${{p%/*}} 2>/dev/null; done; "
                   f"for f in $l; do p=${{f#/proc/}}; kill -{signal} ${{p%/*}} 2>/dev/null; done; true")
         try:
-            await asyncio.wait_for(conn.run(script, check=False), ABORT_GRACE_SECONDS)
+            # not the short grace: on a loaded host the login shell alone can take a second,
+            # and this script is what actually stops the command when sshd refuses signals
+            await asyncio.wait_for(conn.run(script, check=False), KILL_SCRIPT_SECONDS)
         except (asyncio.TimeoutError, asyncio.CancelledError, OSError, asyncssh.Error):
             pass
 

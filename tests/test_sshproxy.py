@@ -716,3 +716,26 @@ def test_node_behind_gateway_keeps_path_in_describe(testbed):
     assert node.hop_names() == [gw1.hostname, gw2.hostname, node.hostname]
     assert node.effective_gateway() is gw2
     assert f" via {gw2.describe()}" in node.describe()
+
+
+def test_cancel_at_any_moment_leaves_no_remote_process(testbed, arun):
+    """Cancelling run() at any moment, even before its channel is handed back, leaves no remote command."""
+    from testbed import wait_for
+
+    node = known_node(testbed, "node3")
+    delays = [0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5]
+
+    async def scenario():
+        await node.connect_lazy()
+        for index, delay in enumerate(delays):
+            task = asyncio.ensure_future(node.run(f"sleep 46.{index}"))
+            await asyncio.sleep(delay)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        await asyncio.sleep(0.5)  # a command whose start was still on its way has begun by now
+        await node.close()
+
+    arun(scenario(), timeout=60)
+
+    assert wait_for(lambda: testbed.remote_processes("sleep 46.") == [])

@@ -162,7 +162,7 @@ def run_async(coro: Coroutine[Any, Any, T], timeout: float | None = 60.0) -> T:
     return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 5.0, interval: float = 0.02) -> bool:
+def wait_for(predicate: Callable[[], bool], timeout: float = 15.0, interval: float = 0.02) -> bool:
     """Poll ``predicate`` until it returns true or ``timeout`` seconds pass; return its last value."""
     deadline = time.monotonic() + timeout
     while True:

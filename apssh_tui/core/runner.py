@@ -55,6 +55,7 @@ class Runner:
         self.runs = 0
         self._inner: dict[str, asyncio.Task] = {}
         self._run_task: asyncio.Task | None = None
+        self._abort_task: asyncio.Task | None = None
         self._aborting = False
         self._abort_requested: set[str] = set()
         for record in model:
@@ -70,6 +71,9 @@ class Runner:
         original = job.co_run
 
         async def co_run():
+            if self._aborting:  # the run is being aborted: start nothing new
+                self.model.set_state(record, JobState.IDLE, error="run aborted")
+                raise JobAborted(f"{record.label}: not started, the run was aborted")
             self.model.set_state(record, JobState.RUNNING, attempts=record.attempts + 1,
                                  started=time.time(), ended=None, result=None, error="")
             token = COMMAND_FORMATTER.set(JobFormatter(self.store, record.key))
@@ -82,7 +86,7 @@ class Runner:
                 result = await inner
             except asyncio.CancelledError:
                 self._cancelled(record)
-                if not _being_cancelled() and record.key in self._abort_requested:
+                if not _being_cancelled() and (self._aborting or record.key in self._abort_requested):
                     raise JobAborted(f"{record.label}: aborted by the user") from None
                 raise
             except SshConnectError as exc:
@@ -193,6 +197,9 @@ class Runner:
             except Exception as exc:
                 self.last_error = exc
         finally:
+            if self._abort_task is not None:
+                await self._abort_task
+                self._abort_task = None
             await self._tidy(planned)
             restore()
             self._run_task = None
@@ -244,14 +251,24 @@ class Runner:
 
     # -- aborting
     def abort(self) -> bool:
-        """Stop everything: remote commands are killed, connections closed, output kept."""
+        """Stop everything: remote commands are killed, connections closed, output kept.
+
+        The running jobs are cancelled first and their remote commands stopped; only then is
+        the run itself cancelled, so that no cleanup is cut short.
+        """
         if not self.running:
             return False
         self._aborting = True
-        for task in list(self._inner.values()):
+        running = list(self._inner.values())
+        for task in running:
             task.cancel()
-        self._run_task.cancel()
+        self._abort_task = asyncio.ensure_future(self._cancel_run_after(running))
         return True
+
+    async def _cancel_run_after(self, running: list[asyncio.Task]) -> None:
+        await asyncio.gather(*running, return_exceptions=True)
+        if self._run_task is not None and not self._run_task.done():
+            self._run_task.cancel()
 
     def abort_job(self, key: str) -> bool:
         """Stop one running job; the scheduler sees it fail (a critical job stops the run)."""
