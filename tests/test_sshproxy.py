@@ -719,21 +719,25 @@ def test_node_behind_gateway_keeps_path_in_describe(testbed):
 
 
 def test_cancel_at_any_moment_leaves_no_remote_process(testbed, arun):
-    """Cancelling run() at any moment, even before its channel is handed back, leaves no remote command."""
+    """Cancelling run() at any moment, even before its channel is handed back, leaves no remote command.
+
+    The event loop is kept busy (a process scan between single yields) until the remote command
+    exists, so the cancellation often lands while the channel is still being set up.
+    """
     from testbed import wait_for
 
     node = known_node(testbed, "node3")
-    delays = [0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5]
 
     async def scenario():
         await node.connect_lazy()
-        for index, delay in enumerate(delays):
-            task = asyncio.ensure_future(node.run(f"sleep 46.{index}"))
-            await asyncio.sleep(delay)
+        for index in range(3):
+            pattern = f"sleep 46.{index}"
+            task = asyncio.ensure_future(node.run(pattern))
+            while not testbed.remote_processes(pattern) and not task.done():
+                await asyncio.sleep(0)
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
-        await asyncio.sleep(0.5)  # a command whose start was still on its way has begun by now
         await node.close()
 
     arun(scenario(), timeout=60)
