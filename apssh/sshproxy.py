@@ -251,6 +251,7 @@ class SshProxy:
         self._dependents: set[int] = set()
         self._own_use = False
         self._config_gateway: SshProxy | None = None
+        self._jump_trail: list[str] = []  # hosts whose ProxyJump led here (loop detection)
         self._host_key_trouble: str | None = None
         self._stopping: set[asyncio.Task] = set()  # aborted commands still being stopped
 
@@ -296,16 +297,13 @@ class SshProxy:
         if not jump or str(jump).lower() == "none":
             return None
         if self._config_gateway is None:
-            self._config_gateway = self._gateway_from_jump(str(jump), depth=len(self._visited_hops()))
+            self._config_gateway = self._gateway_from_jump(str(jump))
         return self._config_gateway
 
-    def _visited_hops(self) -> list[str]:
-        return getattr(self, "_jump_trail", [])
-
-    def _gateway_from_jump(self, jump: str, depth: int) -> SshProxy:
+    def _gateway_from_jump(self, jump: str) -> SshProxy:
         """The SshProxy of the last host of a ProxyJump list, chained through the others."""
-        trail = self._visited_hops() + [self.hostname]
-        if depth >= MAX_CONFIG_HOPS or len(trail) > MAX_CONFIG_HOPS:
+        trail = self._jump_trail + [self.hostname]
+        if len(trail) > MAX_CONFIG_HOPS:
             raise SshConnectError(f"ProxyJump chain too long or looping in ssh config: "
                                   f"{' -> '.join(trail)}", hostname=self.hostname)
         previous = None

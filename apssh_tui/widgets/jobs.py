@@ -38,6 +38,7 @@ class JobsTable(DataTable):
         self.group_of = {member.key: group for group in self.groups.values() for member in group.members}
         self.folded_groups = {key for key, group in self.groups.items() if len(group.members) >= FOLD_THRESHOLD}
         self._dirty: set[str] = set()
+        self._running_keys: set[str] = set()
         self._depths: dict[str, int] = {}
 
     def on_mount(self) -> None:
@@ -103,10 +104,15 @@ class JobsTable(DataTable):
 
     def mark_dirty(self, key: str) -> None:
         self._dirty.add(key)
+        # running jobs are redrawn every tick (their duration grows): keep them at hand
+        if self.model[key].state == JobState.RUNNING:
+            self._running_keys.add(key)
+        else:
+            self._running_keys.discard(key)
 
     def refresh_rows(self) -> None:
         """Update the cells of rows that changed (and the running ones, for their duration)."""
-        keys = self._dirty | {r.key for r in self.model if r.state == JobState.RUNNING}
+        keys = self._dirty | self._running_keys
         self._dirty = set()
         rows = set()
         for key in keys:
