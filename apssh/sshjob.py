@@ -48,7 +48,8 @@ def _normalize_commands(command, commands) -> list[AbstractCommand]:
     parts = (str, int, float, StrLikeMixin)
     if all(isinstance(item, AbstractCommand) for item in given):
         return list(given)
-    if all(isinstance(item, parts) and not isinstance(item, bool) for item in given):
+    # a command is str-like, yet a list mixing commands and strings is a mistake, not one command line
+    if all(isinstance(item, parts) and not isinstance(item, (bool, AbstractCommand)) for item in given):
         return [Run(*given)]
     wrong = [item for item in given if isinstance(item, bool) or not isinstance(item, (AbstractCommand, *parts))]
     odd = wrong[0] if wrong else next(item for item in given if isinstance(item, AbstractCommand))

@@ -1,0 +1,91 @@
+"""Scripts written for apssh 0.27 keep working: the behaviours they rely on, one test each.
+
+The scenarios here are written for these tests, following the patterns 0.27 scripts use
+(f-strings around commands, commands wrapped in Run, booleans as script arguments...).
+"""
+
+from __future__ import annotations
+
+import textwrap
+import uuid
+from pathlib import Path
+
+from helpers import CommandRecorder, known_node, run_jobs
+
+from apssh import Capture, Deferred, Run, RunScript, RunString, Service, SshJob, Variables
+
+
+def write_script(path: Path, body: str) -> Path:
+    path.write_text(textwrap.dedent(body).lstrip())
+    path.chmod(0o755)
+    return path
+
+
+# ---------------------------------------------------------------- 1. commands are str-like
+def test_commands_are_str_like_and_repr_stays_readable(tmp_path):
+    """str() of a command is its command line (0.27 StrLikeMixin); repr() keeps the class name."""
+    script = write_script(tmp_path / "setup.sh", "#!/bin/sh\n")
+    assert str(Run("a", "b")) == "a b"
+    assert f"ssh node {Run('uname', '-r')}" == "ssh node uname -r"
+    assert repr(Run("a", "b")) == "<Run: a b>"
+    assert str(RunScript(script, "x", 2)) == "setup.sh x 2"
+    assert str(RunString("#!/bin/sh\necho $1\n", "x", remote_name="say.sh")) == "say.sh x"
+
+
+def test_service_commands_are_str_like():
+    """A Service command in an f-string gives its shell line, not '<Run: ...>'."""
+    service = Service("sleep 100", service_id="compat-sleep", backend="systemd")
+    assert str(service.stop_command()) == service.stop_line()
+    assert f"ssh n {service.start_command()}" == f"ssh n {service.start_line('sleep 100')}"
+
+
+def test_str_of_a_deferred_command_keeps_unknown_variables_as_templates():
+    """Before the run, str() shows a variable that is not captured yet as its template (as 0.27)."""
+    env = Variables()
+    command = Run("ping", Deferred("{{peer}}", env))
+    assert str(command) == "ping {{peer}}"
+    env.peer = "fit02"
+    assert str(command) == "ping fit02"
+
+
+def test_boolean_and_number_parts_are_text():
+    """Parts that are bool, int or float are joined as str() shows them, as in 0.27."""
+    assert Run("ls", True, 3, 1.5).command_line() == "ls True 3 1.5"
+    assert str(RunScript("/tmp/s.sh", "x", True)) == "s.sh x True"
+
+
+def test_command_wrapping_a_command_runs_its_command_line(testbed):
+    """Run(Run('a', 'b')) runs 'a b'; concatenating text to a Run extends its command line."""
+    recorder = CommandRecorder()
+    env = Variables()
+    inner = Run("echo", "inner", 1)
+    commands = [Run(inner, capture=Capture("wrapped", env)),
+                Run("echo") + " concatenated",
+                "printf '%s' " + Run("prefixed")]
+    commands[1].capture = Capture("appended", env)
+    commands[2].capture = Capture("prepended", env)
+    assert run_jobs(SshJob(known_node(testbed, "node1", formatter=recorder), commands=commands))
+    assert recorder.commands == ["echo inner 1", "echo concatenated", "printf '%s' prefixed"]
+    assert (env.wrapped, env.appended, env.prepended) == ("inner 1", "concatenated", "prefixed")
+
+
+def test_run_of_a_service_command_runs_it_with_its_allowed_exits(testbed):
+    """Run(service.status_command()) runs the status line; 'not running' (exit 3) is still an answer."""
+    service = Service("sleep 100", service_id=f"compat-{uuid.uuid4().hex[:8]}", backend="process")
+    env = Variables()
+    status = Run(service.status_command(), capture=Capture("status", env))
+    assert status.service is service
+    assert run_jobs(SshJob(known_node(testbed, "node1"), commands=[status]))
+    assert env.status == f"{service.service_id}: inactive"
+
+
+def test_runscript_with_boolean_argument_runs(testbed, tmp_path):
+    """RunScript('s.sh', 'x', True) runs 's.sh x True' (0.27 scripts pass flags this way)."""
+    script = write_script(tmp_path / "args.sh", """
+        #!/bin/sh
+        echo "$@"
+        """)
+    env = Variables()
+    assert run_jobs(SshJob(known_node(testbed, "node1"),
+                           commands=RunScript(script, "x", True, 7, capture=Capture("out", env))))
+    assert env.out == "x True 7"
