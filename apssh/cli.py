@@ -61,6 +61,8 @@ class _FanOut:
     def __init__(self):
         self.parsed: argparse.Namespace | None = None
         self._gateways: dict[Target, SshNode] = {}
+        #: the SshNode of each target once main() ran (as apssh 0.27): .hostname, .username, .gateway
+        self.proxies: list[SshNode] | None = None
 
     # -- arguments
     def parser(self) -> argparse.ArgumentParser:
@@ -84,7 +86,7 @@ class _FanOut:
         add("-c", "--connect-timeout", type=float, default=DEFAULT_TIMEOUT,
             help=f"seconds to connect and authenticate (default {DEFAULT_TIMEOUT})")
         add("-w", "--window", type=int, default=DEFAULT_WINDOW,
-            help=f"at most this many connections open at once (default {DEFAULT_WINDOW})")
+            help=f"at most this many connections open at once, 0 for no limit (default {DEFAULT_WINDOW})")
         add("--host-key-policy", choices=HOST_KEY_POLICIES, default="accept-new",
             help="strict: only known hosts; accept-new (default): record unknown hosts, refuse "
                  "changed keys; ignore: no check")
@@ -102,7 +104,9 @@ class _FanOut:
         add("-m", "--mark", action="store_true",
             help="with -o or -d: write DIR/0ok/<target> or DIR/1failed/<target> holding the exit code")
         add("-v", "--verbose", action="store_true", help="show connection events")
-        add("--version", action="version", version=f"%(prog)s {__version__}")
+        add("-D", "--debug", action="store_true",
+            help="like -v, and also list each target's node before running and its result after")
+        add("-V", "--version", action="version", version=f"%(prog)s {__version__}")
         self.add_action_arguments(parser)
         return parser
 
@@ -206,10 +210,18 @@ class _FanOut:
                 await node.close()
 
     async def run_all(self, targets: list[Target], args, formatter) -> list[Outcome]:
-        window = asyncio.Semaphore(max(1, args.window))
-        nodes = [self.node(target, args, formatter) for target in targets]
+        # -w 0: no limit (as apssh 0.27)
+        window = asyncio.Semaphore(args.window or max(1, len(targets)))
+        nodes = self.proxies = [self.node(target, args, formatter) for target in targets]
+        if args.debug:
+            for node in nodes:
+                print(f"{self.prog}: using target {node.describe()}", file=sys.stderr)
         outcomes = await asyncio.gather(*(self.run_one(target, node, window)
                                           for target, node in zip(targets, nodes, strict=True)))
+        if args.debug:
+            for outcome in outcomes:
+                print(f"{self.prog}: {outcome.target}: "
+                      f"{outcome.unreachable and 'unreachable' or f'exit {outcome.retcod}'}", file=sys.stderr)
         for gateway in self._gateways.values():
             await gateway.close()
         return outcomes
@@ -242,8 +254,9 @@ class _FanOut:
                 raise UsageError("no target given: use -t HOST (repeatable), a file, or a node set")
             if args.mark and not (args.out_dir or args.date_time):
                 raise UsageError("-m/--mark needs -o DIR or -d")
-            if args.window < 1:
-                raise UsageError(f"-w/--window must be at least 1, got {args.window}")
+            if args.window < 0:
+                raise UsageError(f"-w/--window must be a number of connections, 0 for no limit, got {args.window}")
+            args.verbose = args.verbose or args.debug
             if args.gateway:
                 parse_login(args.gateway)
             targets = resolve_targets(args.targets, args.excludes)
@@ -252,6 +265,9 @@ class _FanOut:
         except (UsageError, TargetError) as exc:
             print(f"{self.prog}: {exc}", file=sys.stderr)
             return EXIT_USAGE
+        if args.list_targets or args.dry_run:
+            # the nodes, as a run would build them (nothing connects)
+            self.proxies = [self.node(target, args, ColonFormatter()) for target in targets]
         if args.list_targets:
             for target in targets:
                 print(target)
@@ -293,7 +309,7 @@ class Apssh(_FanOut):
         parser.add_argument("-s", "--script", action="store_true",
                             help="the command is a local script (a file, else an inline script body) "
                                  "copied to each host and run there with the remaining arguments")
-        parser.add_argument("-i", "--include", dest="includes", action="append", default=[],
+        parser.add_argument("-i", "--include", "--includes", dest="includes", action="append", default=[],
                             help="with -s: a local file copied beside the script; repeatable")
         parser.add_argument("commands", nargs=argparse.REMAINDER, help="the remote command and its arguments")
 
