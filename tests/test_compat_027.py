@@ -6,13 +6,36 @@ The scenarios here are written for these tests, following the patterns 0.27 scri
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 import textwrap
 import uuid
 from pathlib import Path
 
+import pytest
 from helpers import CommandRecorder, known_node, run_jobs
 
-from apssh import Capture, Deferred, Run, RunScript, RunString, Service, SshJob, Variables
+from apssh import (
+    Capture,
+    Deferred,
+    LocalNode,
+    Pull,
+    Push,
+    Run,
+    RunScript,
+    RunString,
+    Service,
+    SshJob,
+    TerminalFormatter,
+    Variables,
+    config,
+)
+from apssh.commands import REMOTE_DIR
+from apssh.formatters import VerboseFormatter
+from apssh.keys import default_private_keys
+from apssh.util import check_arg_type, print_stderr
 
 
 def write_script(path: Path, body: str) -> Path:
@@ -89,3 +112,68 @@ def test_runscript_with_boolean_argument_runs(testbed, tmp_path):
     assert run_jobs(SshJob(known_node(testbed, "node1"),
                            commands=RunScript(script, "x", True, 7, capture=Capture("out", env))))
     assert env.out == "x True 7"
+
+
+# ---------------------------------------------------------------- 3. names 0.27 scripts import
+def test_localnode_names_as_in_027():
+    """LocalNode().hostname is LOCALNODE; username is the terminal's login, LOCALUSER without one."""
+    node = LocalNode()
+    assert node.hostname == "LOCALNODE"
+    try:
+        login = os.getlogin()
+    except OSError:
+        login = "LOCALUSER"
+    assert node.username == login
+
+
+def test_get_label_line_is_label_line(tmp_path):
+    """get_label_line() (what 0.27 SshJob called) is label_line() on every command."""
+    commands = [Run("ls", "-l"), Run("true", label="named"), RunScript(tmp_path / "s.sh", 1),
+                RunString("#!/bin/sh\n"), Push("a", "b"), Pull("c", "d")]
+    assert [command.get_label_line() for command in commands] == [command.label_line() for command in commands]
+
+
+def test_verbose_formatter_prints_events_when_verbose(capsys):
+    """apssh.formatters.VerboseFormatter: a base for custom formatters, events on stderr if verbose."""
+    class Collect(VerboseFormatter):
+        def __init__(self):
+            super().__init__("@host@ @line@", verbose=True)
+            self.seen = []
+
+        def line(self, line, datatype, hostname):
+            self.seen.append(self.format_lines([line], hostname))
+
+    formatter = Collect()
+    formatter.connection_made("fit01", "root", True)
+    formatter.lines(["hello\n"], None, "fit01")
+    assert formatter.seen == ["fit01 hello\n"]
+    assert "fit01: connected (direct) as root" in capsys.readouterr().err
+    assert issubclass(TerminalFormatter, VerboseFormatter)
+    quiet = VerboseFormatter("@line@", verbose=False)
+    quiet.connection_made("fit01", "root", True)
+    assert capsys.readouterr().err == ""
+
+
+def test_util_config_and_keys_names():
+    """apssh.util, apssh.config and apssh.keys.default_private_keys with their 0.27 names."""
+    print_stderr("to", "stderr")
+    check_arg_type(3, (int, str), "width")
+    with pytest.raises(ValueError, match="width is expected to be an instance of int or str, got a list"):
+        check_arg_type([], (int, str), "width")
+    assert config.default_remote_workdir == REMOTE_DIR == ".apssh-remote"
+    assert config.default_timeout == 30
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d@\d\d:\d\d", config.default_time_name)
+    assert config.default_username
+    # paths in the home directory of the time apssh was imported (as 0.27)
+    home = config.local_config_dir.parent
+    assert config.local_config_dir == home / ".apssh"
+    assert home / ".ssh" / "id_rsa" in default_private_keys
+    assert config.default_private_keys == default_private_keys
+
+
+def test_python_dash_m_apssh_is_the_command():
+    """python -m apssh runs the apssh command, as with 0.27."""
+    result = subprocess.run([sys.executable, "-m", "apssh", "--version"], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0
+    assert result.stdout.startswith("apssh ")

@@ -243,7 +243,7 @@ def test_localnode_runs_commands_locally(testbed, tmp_path, capsys):
     assert run(scheduler)
 
     assert isinstance(nodes["here"], LocalNode)
-    host, ppid = capsys.readouterr().out.strip().removeprefix("localhost:").split()
+    host, ppid = capsys.readouterr().out.strip().removeprefix("LOCALNODE:").split()
     assert host == "not-remote"
     assert ppid == str(os.getpid())
 
