@@ -79,6 +79,8 @@ class LocalNode:
         splitter = LineSplitter()
         while True:
             chunk = await stream.read(READ_CHUNK)
+            if chunk and getattr(formatter, "receives_bytes", False):
+                formatter.bytes_received(chunk, datatype, self.hostname, self.username)
             lines = splitter.feed(chunk) if chunk else splitter.flush()
             if lines:
                 if stdout_sink is not None and datatype == STDOUT:

@@ -156,6 +156,8 @@ class _CommandSession(asyncssh.SSHClientSession):
 
     def data_received(self, data, datatype) -> None:
         datatype = STDERR if datatype == STDERR else STDOUT
+        if getattr(self._formatter, "receives_bytes", False):  # e.g. -o files: the bytes as sent
+            self._formatter.bytes_received(data, datatype, self._proxy.hostname, self._proxy.username)
         self._dispatch(self._splitters[datatype].feed(data), datatype)
 
     def flush(self) -> None:

@@ -20,7 +20,9 @@ Beyond 0.27: node keys ``port keys timeout host_key_policy known_hosts``; job ke
 ``forever keep_connection`` and nested ``scheduler:`` blocks; a top-level ``scheduler:``
 with ``jobs_window timeout label``; ``services:`` with ``type: Service`` commands
 (``action: start|stop|status|journal``); ``capture: name`` on a command stores its output,
-and a later string containing ``{{ name }}`` is rendered when its command runs.
+and a later string containing ``{{ name | quote }}`` is rendered when its command runs
+(``quote`` makes the captured value one shell word; a raw ``{{ name }}`` would run it as
+shell code).
 
 Every mistake raises one :class:`ScenarioError` naming the file, the line and the value.
 """
@@ -38,7 +40,7 @@ from asynciojobs import Scheduler
 
 from . import formatters
 from .commands import AbstractCommand, Pull, Push, Run, RunScript, RunString
-from .deferred import Capture, Deferred, Variables
+from .deferred import TEMPLATE_FILTERS, Capture, Deferred, Variables, quote
 from .nodes import LocalNode, SshNode
 from .service import Service
 from .sshjob import SshJob
@@ -97,6 +99,14 @@ class _KeepUnknown(jinja2.StrictUndefined):
         return "{{ %s }}" % self._undefined_name
 
     __index__ = jinja2.StrictUndefined._fail_with_undefined_error
+
+
+def _load_time_quote(value: Any) -> str:
+    """``quote`` at load time: a captured variable (not known yet) stays ``{{ name | quote }}``
+    for run time; a ``-D`` value is quoted now."""
+    if isinstance(value, jinja2.Undefined):
+        return "{{ %s | quote }}" % value._undefined_name
+    return quote(value)
 
 
 # ---------------------------------------------------------------- schema
@@ -200,6 +210,7 @@ class YamlLoader:
     def _render(self, text: str, env: dict) -> str:
         environment = jinja2.Environment(undefined=_KeepUnknown, keep_trailing_newline=True,
                                          loader=jinja2.FileSystemLoader(str(self.filename.parent)))
+        environment.filters["quote"] = _load_time_quote
         try:
             return environment.from_string(text).render(**env)
         except jinja2.TemplateSyntaxError as exc:
@@ -597,7 +608,9 @@ class YamlLoader:
                 self._check_templates(item, key, line)
         elif isinstance(data, str) and "{{" in data and key not in DEFERRABLE_KEYS:
             try:
-                names = sorted(jinja2.meta.find_undeclared_variables(jinja2.Environment().parse(data)))
+                environment = jinja2.Environment()
+                environment.filters.update(TEMPLATE_FILTERS)
+                names = sorted(jinja2.meta.find_undeclared_variables(environment.parse(data)))
             except jinja2.TemplateSyntaxError as exc:
                 raise self._error(line, f"{key}: bad template {data!r}: {exc.message}") from None
             raise self._error(line, f"{key}: {data!r} uses {', '.join(names) or 'a variable'}, which is not "
@@ -607,6 +620,7 @@ class YamlLoader:
     def _check_deferred(self) -> None:
         """Every {{ name }} left in a command must be a variable some command captures."""
         environment = jinja2.Environment()
+        environment.filters.update(TEMPLATE_FILTERS)
         for line, text in self._deferred:
             try:
                 names = jinja2.meta.find_undeclared_variables(environment.parse(text))

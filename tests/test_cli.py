@@ -559,13 +559,13 @@ def test_custom_format(testbed, capsys):
 
 
 def test_out_dir_one_file_per_host(testbed, tmp_path, capsys):
-    """-o DIR writes each host's stdout in DIR/<host> and its stderr in DIR/<host>.err."""
+    """-o DIR writes each target's stdout in DIR/<target> and its stderr in DIR/<target>.err."""
     outdir = tmp_path / "out"
     assert Apssh().main("-o", str(outdir), "-t", hp(testbed, "node1"), "-t", hp(testbed, "node2"),
                         "echo to-out; echo to-err >&2") == 0
-    for address in ("127.0.0.11", "127.0.0.12"):
-        assert (outdir / address).read_text() == "to-out\n"
-        assert (outdir / f"{address}.err").read_text() == "to-err\n"
+    for target in (hp(testbed, "node1"), hp(testbed, "node2")):
+        assert (outdir / target).read_text() == "to-out\n"
+        assert (outdir / f"{target}.err").read_text() == "to-err\n"
     captured = capsys.readouterr()
     assert "to-out" not in captured.out
     assert f"apssh: output in {outdir}" in captured.err
@@ -577,8 +577,8 @@ def test_date_time_dir(testbed, tmp_path, monkeypatch, capsys):
     assert Apssh().main("-d", "-t", hp(testbed, "node1"), "echo dated; echo dated-err >&2") == 0
     (directory,) = list(tmp_path.iterdir())
     assert STAMP.match(directory.name)
-    assert (directory / "127.0.0.11").read_text() == "dated\n"
-    assert (directory / "127.0.0.11.err").read_text() == "dated-err\n"
+    assert (directory / hp(testbed, "node1")).read_text() == "dated\n"
+    assert (directory / f"{hp(testbed, 'node1')}.err").read_text() == "dated-err\n"
 
 
 def test_date_time_dirs_of_the_same_second_do_not_collide(testbed, tmp_path, monkeypatch, capsys):
@@ -587,8 +587,8 @@ def test_date_time_dirs_of_the_same_second_do_not_collide(testbed, tmp_path, mon
     monkeypatch.setattr(cli, "time", SimpleNamespace(strftime=lambda fmt: "2030-01-02@03-04-05"))
     assert Apssh().main("-d", "-t", hp(testbed, "node1"), "echo first") == 0
     assert Apssh().main("-d", "-t", hp(testbed, "node1"), "echo second") == 0
-    assert (tmp_path / "2030-01-02@03-04-05" / "127.0.0.11").read_text() == "first\n"
-    assert (tmp_path / "2030-01-02@03-04-05-2" / "127.0.0.11").read_text() == "second\n"
+    assert (tmp_path / "2030-01-02@03-04-05" / hp(testbed, "node1")).read_text() == "first\n"
+    assert (tmp_path / "2030-01-02@03-04-05-2" / hp(testbed, "node1")).read_text() == "second\n"
 
 
 def test_date_time_dirs_of_concurrent_runs_do_not_collide(testbed, tmp_path, monkeypatch, capsys):
@@ -606,7 +606,7 @@ def test_date_time_dirs_of_concurrent_runs_do_not_collide(testbed, tmp_path, mon
     for thread in threads:
         thread.join()
     assert codes == {"alpha": 0, "beta": 0}
-    contents = sorted((directory / "127.0.0.11").read_text() for directory in tmp_path.iterdir())
+    contents = sorted((directory / hp(testbed, "node1")).read_text() for directory in tmp_path.iterdir())
     assert contents == ["alpha\n", "beta\n"]
 
 
@@ -928,7 +928,8 @@ def test_appush_usage_errors(paths, message, capsys):
 
 # ================================================================== appull
 def test_appull_host_templates_create_local_dirs(testbed, tmp_path, capsys):
-    """appull @:remote local fills {host} in both paths and creates the local directories."""
+    """appull @:remote local fills {host} in both paths and creates the local directories; in the
+    local path {host} names the target as -m does (with its :port here)."""
     remote = tmp_path / "remote"
     remote.mkdir()
     for address in ("127.0.0.11", "127.0.0.12"):
@@ -936,8 +937,9 @@ def test_appull_host_templates_create_local_dirs(testbed, tmp_path, capsys):
     local = tmp_path / "local"
     assert Appull().main("-t", hp(testbed, "node1"), "-t", hp(testbed, "node2"),
                          f"@:{remote}/{{host}}.log", f"{local}/{{host}}/") == 0
-    for address in ("127.0.0.11", "127.0.0.12"):
-        assert (local / address / f"{address}.log").read_text() == f"log of {address}\n"
+    for name in ("node1", "node2"):
+        address = testbed.host(name).address
+        assert (local / hp(testbed, name) / f"{address}.log").read_text() == f"log of {address}\n"
 
 
 def test_appull_fqdn_host_and_user_templates(testbed, fresh_home, tmp_path, capsys):
@@ -994,7 +996,7 @@ def test_appull_missing_remote_file_fails_cleanly(testbed, tmp_path, capsys):
     assert "Traceback" not in err
     assert f"{hp(testbed, 'node2')}: failed: No such file" in err
     assert f"1 ok, 1 failed: {hp(testbed, 'node2')}" in err
-    assert (local / "127.0.0.11.txt").read_text() == "present\n"
+    assert (local / f"{hp(testbed, 'node1')}.txt").read_text() == "present\n"
 
 
 @pytest.mark.parametrize("paths, message", [
