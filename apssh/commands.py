@@ -57,6 +57,9 @@ class AbstractCommand:
 
     #: whether the command can run on a LocalNode
     runs_locally = False
+    #: set (by the YAML loader) when a local file the command needs was not found: the
+    #: message, naming the paths tried, that the command fails with when it runs
+    missing_files: str | None = None
 
     def __init__(self, *, label: str | None = None, allowed_exits=None):
         self.label = label
@@ -310,6 +313,8 @@ class RunLocalStuff(AbstractCommand, CapturableMixin, _StrLikeCommand):
         return " ".join([self._shown_name(), _template_line(self.args)]).rstrip()
 
     def _check_includes(self) -> None:
+        if self.missing_files:
+            raise FileNotFoundError(self.missing_files)
         for include in self.includes:
             if not Path(include).is_file():
                 raise FileNotFoundError(f"{type(self).__name__}: include file {include!r} not found "
@@ -391,6 +396,8 @@ class RunScript(RunLocalStuff):
                          capture=capture)
 
     def _check_script(self) -> None:
+        if self.missing_files:
+            raise FileNotFoundError(self.missing_files)
         if not Path(self.local_script).is_file():
             raise FileNotFoundError(f"RunScript: local script {self.local_script!r} not found "
                                     f"(from {os.getcwd()})")

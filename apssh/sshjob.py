@@ -155,12 +155,16 @@ class SshJob(AbstractJob):
 
     # -- rendering for asynciojobs listings and graphs
     def text_label(self) -> str:
+        """The first command's label, then ``.. + N`` for N more commands (as apssh 0.27)."""
         first = self.commands[0].label_line()
         more = len(self.commands) - 1
-        return f"{first} (+{more} more)" if more else first
+        return f"{first}.. + {more}" if more else first
 
     def graph_label(self) -> str:
-        return "\n".join(cmd.label_line() for cmd in self.commands)
+        """``user@host`` of the node, then one line per command (as apssh 0.27, without the job id)."""
+        lines = [f"{self.node.username}@{self.node.hostname}"]
+        lines += [line for line in (cmd.label_line() for cmd in self.commands) if line]
+        return "\n".join(lines)
 
     def details(self) -> str:
         lines = [f"{self.node.describe()}:"] + [f"  {cmd.label_line()}" for cmd in self.commands]

@@ -28,6 +28,7 @@ from apssh import (
     RunString,
     Service,
     SshJob,
+    SshNode,
     TerminalFormatter,
     Variables,
     config,
@@ -177,3 +178,16 @@ def test_python_dash_m_apssh_is_the_command():
                             timeout=60)
     assert result.returncode == 0
     assert result.stdout.startswith("apssh ")
+
+
+# ---------------------------------------------------------------- 7. labels users read
+def test_labels_read_as_in_027(tmp_path):
+    """A job of several commands reads 'first.. + 2'; RunScript shows its base name and arguments;
+    the graph label starts with user@host."""
+    node = SshNode("fit01", username="root")
+    job = SshJob(node, commands=[RunScript(tmp_path / "deep" / "init.sh", "--fast", True),
+                                 Run("uname -a"), Pull("log", "logs/")])
+    assert job.text_label() == "RunScript: init.sh --fast True.. + 2"
+    assert job.graph_label().splitlines() == ["root@fit01", "RunScript: init.sh --fast True", "uname -a",
+                                              "Pull log -> logs/"]
+    assert SshJob(LocalNode(), command="true").graph_label().splitlines()[0] == f"{LocalNode().username}@LOCALNODE"
