@@ -9,7 +9,7 @@ from asynciojobs import AbstractJob
 from .commands import AbstractCommand, Run
 from .deferred import StrLikeMixin
 from .nodes import LocalNode
-from .sshproxy import SshConnectError, SshProxy
+from .sshproxy import CURRENT_HOLDER, SshConnectError, SshProxy
 
 
 class CommandFailedError(Exception):
@@ -110,7 +110,7 @@ class SshJob(AbstractJob):
                                   hostname=self.node.hostname, command=cmd.label_line(), retcod=retcod)
 
     async def co_run(self):
-        """Run all commands in order.
+        """Run all commands in order; the node's connection is held for this job meanwhile.
 
         Returns:
             0 when every command succeeded, otherwise (non-critical job) the last failing code.
@@ -122,6 +122,8 @@ class SshJob(AbstractJob):
         """
         result = 0
         error: CommandFailedError | None = None
+        # this task's connections are held by this job, until its scheduler shuts it down
+        CURRENT_HOLDER.set(self)
         for cmd in self.commands:
             try:
                 retcod = await self._run_one(cmd)
@@ -144,9 +146,9 @@ class SshJob(AbstractJob):
         return result
 
     async def close(self):
-        """Close the node's connection, unless ``keep_connection`` is set."""
-        if not self.keep_connection:
-            await self.node.close()
+        """This job is done with its node: the connection closes once no other job of the
+        run needs it (never with ``keep_connection``)."""
+        await self.node.release_job(self)
 
     async def co_shutdown(self):
         """Called by the scheduler at the end of every run: same as :meth:`close`."""
