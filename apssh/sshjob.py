@@ -103,6 +103,9 @@ class SshJob(AbstractJob):
 
     def _failure(self, cmd: AbstractCommand, retcod) -> CommandFailedError:
         what = "could not be started" if retcod is None else f"failed with exit code {retcod}"
+        reason = getattr(self.node, "failure_reason", None)
+        if retcod is None and reason:
+            what = f"could not be run: {reason}"
         signal = getattr(retcod, "signal", None)
         if signal:
             what = f"was killed by signal {signal}"
@@ -120,10 +123,16 @@ class SshJob(AbstractJob):
                 when a command raised (e.g. a missing file), after all commands ran.
             SshConnectError: the node cannot be reached (no further command is tried).
         """
+        # this task's connections are held by this job, until its scheduler shuts it down
+        token = CURRENT_HOLDER.set(self)
+        try:
+            return await self._run_commands()
+        finally:
+            CURRENT_HOLDER.reset(token)
+
+    async def _run_commands(self):
         result = 0
         error: CommandFailedError | None = None
-        # this task's connections are held by this job, until its scheduler shuts it down
-        CURRENT_HOLDER.set(self)
         for cmd in self.commands:
             try:
                 retcod = await self._run_one(cmd)
