@@ -46,7 +46,8 @@ def build(testbed, *, depth: int, jobs_per_inner: int, hops: int, shared: bool):
     return top, formatter, index
 
 
-GRID = [pytest.param(depth, per, hops, shared, id=f"depth{depth}-jobs{per}-hops{hops}-{'shared' if shared else 'objects'}")
+GRID = [pytest.param(depth, per, hops, shared,
+                     id=f"depth{depth}-jobs{per}-hops{hops}-{'shared' if shared else 'objects'}")
         for depth in (1, 2) for per in (1, 2) for hops in (1, 2) for shared in (True, False)]
 
 
