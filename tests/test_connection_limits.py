@@ -12,7 +12,7 @@ from asynciojobs import Scheduler
 from helpers import RecordingFormatter, connection_keys, make_node, no_new_connections
 from testbed import wait_for
 
-from apssh import Pull, Push, Run, SshJob
+from apssh import Pull, Push, SshJob
 
 
 def test_fifty_jobs_at_once_on_one_node_with_push_and_pull(testbed, tmp_path):
