@@ -16,6 +16,8 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
+	@# the distribution was called apssh-tui before it became apssh: drop a stale install
+	$(VENV)/bin/pip uninstall -q -y apssh-tui 2>/dev/null || true
 	$(VENV)/bin/pip install -q -e '.[test]'
 	touch $@
 
