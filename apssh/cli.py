@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
+import signal
+import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -20,7 +23,7 @@ from .formatters import ColonFormatter, Formatter, RawFormatter, SubdirFormatter
 from .keys import default_key_files, load_agent_keys
 from .nodes import SshNode
 from .sshjob import CommandFailedError
-from .sshproxy import HOST_KEY_POLICIES, SshConnectError
+from .sshproxy import HOST_KEY_POLICIES, HostKeyError, SshConnectError
 from .targets import Target, TargetError, analyze_target, fold, parse_login, resolve_targets
 from .version import __version__
 
@@ -36,15 +39,79 @@ class UsageError(Exception):
 
 @dataclass
 class Outcome:
-    """What happened on one target: an exit code, or unreachable with a reason."""
+    """What happened on one target: an exit code, or why there is none.
+
+    ``unreachable`` is the connection error's message; ``cause`` says in a few words why
+    there is no exit code ("timed out", "connection refused", "connection lost", "local
+    error: Too many open files"...), for the summary; ``detail`` is a longer message (an
+    SFTP error...) for the -m mark.
+    """
 
     target: Target
     retcod: int | None = None
     unreachable: str | None = None
+    cause: str | None = None
+    detail: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.unreachable is None and self.retcod == 0
+
+    def state(self) -> str:
+        """What the -m mark holds: the exit code, or why there is none."""
+        if self.unreachable is not None:
+            return f"unreachable: {self.cause}" if self.cause else "unreachable"
+        if self.retcod is not None:
+            return str(int(self.retcod))
+        if self.detail:
+            return f"failed: {self.detail}"
+        return self.cause or "failed"
+
+    def summary_label(self) -> str:
+        """How the summary groups this outcome: ok, failed, unreachable (cause), or the cause."""
+        if self.ok:
+            return "ok"
+        if self.unreachable is not None:
+            return f"unreachable ({self.cause})" if self.cause else "unreachable"
+        if self.retcod is not None or self.cause is None:
+            return "failed"
+        return self.cause
+
+
+# errors of this machine, not of the remote host: never reported as the host's state
+LOCAL_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+
+
+def local_error(exc: BaseException) -> OSError | None:
+    """The local resource error (e.g. EMFILE, too many open files) behind ``exc``, if any."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in LOCAL_ERRNOS:
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def connect_cause(exc: SshConnectError) -> str:
+    """A few words saying why a host could not be reached."""
+    causes = []
+    current: BaseException | None = exc
+    while current is not None and current not in causes:
+        causes.append(current)
+        current = current.__cause__
+    for cause in causes:
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, (asyncio.TimeoutError, TimeoutError)):
+            return "no answer"
+        if isinstance(cause, asyncssh.PermissionDenied):
+            return "permission denied"
+        if isinstance(cause, socket.gaierror):
+            return "unknown host"
+    if isinstance(exc, HostKeyError):
+        return "host key refused"
+    if isinstance(exc.__cause__, SshConnectError):
+        return f"gateway failed ({connect_cause(exc.__cause__)})"
+    return "connection failed"
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -62,6 +129,7 @@ class _FanOut:
         self.parsed: argparse.Namespace | None = None
         self._gateways: dict[Target, SshNode] = {}
         self.outdir: Path | None = None
+        self.stop_reason: str | None = None  # why the run was stopped early, if it was
 
     # -- arguments
     def parser(self) -> argparse.ArgumentParser:
@@ -86,6 +154,9 @@ class _FanOut:
             help=f"seconds to connect and authenticate (default {DEFAULT_TIMEOUT})")
         add("-w", "--window", type=int, default=DEFAULT_WINDOW,
             help=f"at most this many connections open at once (default {DEFAULT_WINDOW})")
+        add("--timeout", type=float, default=None, metavar="SECONDS",
+            help="stop the whole run after SECONDS: commands still running are killed and their "
+                 "targets reported as timed out (default: no limit)")
         add("--host-key-policy", choices=HOST_KEY_POLICIES, default="accept-new",
             help="strict: only known hosts; accept-new (default): record unknown hosts, refuse "
                  "changed keys; ignore: no check")
@@ -210,47 +281,111 @@ class _FanOut:
         raise NotImplementedError
 
     async def run_one(self, target: Target, node: SshNode, window: asyncio.Semaphore) -> Outcome:
-        async with window:
-            try:
-                return Outcome(target, retcod=await self.act(node, target))
-            except SshConnectError as exc:
-                print(f"{target}: unreachable: {exc}", file=sys.stderr)
-                return Outcome(target, unreachable=str(exc))
-            except (OSError, CommandFailedError, ValueError) as exc:
-                print(f"{target}: failed: {exc}", file=sys.stderr)
-                return Outcome(target, retcod=None)
-            except asyncssh.Error as exc:  # SFTP errors: a missing remote file, no permission...
-                print(f"{target}: failed: {exc} ({self.describe_action(target)})", file=sys.stderr)
-                return Outcome(target, retcod=None)
-            finally:
-                # closing here, not at the end: the window bounds open connections
-                await node.close()
+        started = False
+        try:
+            async with window:
+                started = True
+                try:
+                    return self.finished(target, node, await self.act(node, target))
+                except SshConnectError as exc:
+                    if (local := local_error(exc)) is not None:
+                        return self.failed(target, f"local error: {local.strerror}")
+                    print(f"{target}: unreachable: {exc}", file=sys.stderr)
+                    return Outcome(target, unreachable=str(exc), cause=connect_cause(exc))
+                except (OSError, CommandFailedError, ValueError) as exc:
+                    if (local := local_error(exc)) is not None:
+                        return self.failed(target, f"local error: {local.strerror}")
+                    print(f"{target}: failed: {exc}", file=sys.stderr)
+                    return Outcome(target, detail=str(exc) or type(exc).__name__)
+                except asyncssh.Error as exc:  # SFTP errors: a missing remote file, no permission...
+                    print(f"{target}: failed: {exc} ({self.describe_action(target)})", file=sys.stderr)
+                    return Outcome(target, detail=str(exc))
+                finally:
+                    # closing here, not at the end: the window bounds open connections
+                    await node.close()
+        except asyncio.CancelledError:
+            if self.stop_reason is None:  # not our own stop: let it through
+                raise
+            return self.failed(target, self.stop_reason if started else f"not started ({self.stop_reason})")
+
+    def finished(self, target: Target, node: SshNode, retcod: int | None) -> Outcome:
+        """The outcome of an action that returned; no exit code: the node says why."""
+        if retcod is not None:
+            return Outcome(target, retcod=retcod)
+        return self.failed(target, getattr(node, "failure_reason", None) or "no exit status")
+
+    def failed(self, target: Target, cause: str) -> Outcome:
+        print(f"{target}: {cause}", file=sys.stderr)
+        return Outcome(target, cause=cause)
 
     async def run_all(self, targets: list[Target], args, formatter) -> list[Outcome]:
+        """Every target at once (at most ``-w`` connected); stopped by --timeout, SIGINT,
+        SIGTERM or SIGHUP: then running commands are killed and every target has an outcome."""
         window = asyncio.Semaphore(max(1, args.window))
         nodes = [self.node(target, args, formatter) for target in targets]
-        outcomes = await asyncio.gather(*(self.run_one(target, node, window)
-                                          for target, node in zip(targets, nodes, strict=True)))
-        for gateway in self._gateways.values():
-            await gateway.close()
+        tasks = [asyncio.ensure_future(self.run_one(target, node, window))
+                 for target, node in zip(targets, nodes, strict=True)]
+        everything = asyncio.gather(*tasks)
+        stop_requested = asyncio.get_running_loop().create_future()
+        handled = self.catch_signals(stop_requested)
+        try:
+            await asyncio.wait([everything, stop_requested], timeout=args.timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
+            if not everything.done():
+                self.stop_reason = (stop_requested.result() if stop_requested.done()
+                                    else f"timed out after {args.timeout:g}s")
+                for task in tasks:
+                    task.cancel()
+            outcomes = await everything
+        finally:
+            self.release_signals(handled)
+            stop_requested.cancel()
+            for gateway in self._gateways.values():
+                await gateway.close()
         return outcomes
 
+    STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+    def catch_signals(self, stop_requested: asyncio.Future) -> list[int]:
+        """SIGINT, SIGTERM and SIGHUP stop the run as --timeout does (no traceback)."""
+        loop = asyncio.get_running_loop()
+        handled = []
+
+        def stop(name: str) -> None:
+            if not stop_requested.done():
+                stop_requested.set_result(f"interrupted by {name}")
+
+        for name in self.STOP_SIGNALS:
+            number = getattr(signal, name)
+            try:
+                loop.add_signal_handler(number, stop, name)
+                handled.append(number)
+            except (ValueError, RuntimeError):  # not the main thread: nothing to catch
+                pass
+        return handled
+
+    @staticmethod
+    def release_signals(handled: list[int]) -> None:
+        loop = asyncio.get_running_loop()
+        for number in handled:
+            loop.remove_signal_handler(number)
+
     def write_marks(self, outdir: Path, outcomes: list[Outcome]) -> None:
+        """DIR/0ok/<target> holding 0, or DIR/1failed/<target> holding the exit code or the cause."""
         for outcome in outcomes:
             folder = outdir / ("0ok" if outcome.ok else "1failed")
             folder.mkdir(parents=True, exist_ok=True)
-            value = "None" if outcome.unreachable is not None or outcome.retcod is None else int(outcome.retcod)
-            (folder / outcome.target.login()).write_text(f"{value}\n")
+            (folder / outcome.target.login()).write_text(f"{outcome.state()}\n")
 
     def summary(self, outcomes: list[Outcome]) -> str:
-        ok = [o for o in outcomes if o.ok]
-        unreachable = [o for o in outcomes if o.unreachable is not None]
-        failed = [o for o in outcomes if not o.ok and o.unreachable is None]
-        parts = [f"{len(ok)} ok"]
-        if failed:
-            parts.append(f"{len(failed)} failed: {fold(o.target.login() for o in failed)}")
-        if unreachable:
-            parts.append(f"{len(unreachable)} unreachable: {fold(o.target.login() for o in unreachable)}")
+        """One line: how many targets are ok, then each other state (failed, unreachable (cause),
+        timed out...) with its targets folded as a node set."""
+        groups: dict[str, list[Outcome]] = {"ok": [], "failed": []}
+        for outcome in outcomes:
+            groups.setdefault(outcome.summary_label(), []).append(outcome)
+        parts = [f"{len(groups.pop('ok'))} ok"]
+        parts += [f"{len(group)} {label}: {fold(o.target.login() for o in group)}"
+                  for label, group in groups.items() if group]
         return f"{self.prog}: {len(outcomes)} targets, " + ", ".join(parts)
 
     def main(self, *argv: str) -> int:
@@ -265,6 +400,8 @@ class _FanOut:
                 raise UsageError("-m/--mark needs -o DIR or -d")
             if args.window < 1:
                 raise UsageError(f"-w/--window must be at least 1, got {args.window}")
+            if args.timeout is not None and not args.timeout > 0:
+                raise UsageError(f"--timeout must be a number of seconds above 0, got {args.timeout:g}")
             if args.gateway:
                 parse_login(args.gateway)
             targets = resolve_targets(args.targets, args.excludes)
@@ -299,6 +436,9 @@ class _FanOut:
         print(self.summary(outcomes), file=sys.stderr)
         if outdir is not None:
             print(f"{self.prog}: output in {outdir}", file=sys.stderr)
+        if self.stop_reason and self.stop_reason.startswith("interrupted by "):
+            # as a shell reports a command killed by a signal
+            return 128 + int(getattr(signal, self.stop_reason.removeprefix("interrupted by ")))
         return EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAILED
 
 

@@ -282,7 +282,7 @@ def test_node_set_of_unreachable_hosts_folded_in_summary(testbed, capsys):
     """A node set really runs on each host; unreachable ones are folded back in the summary."""
     assert Apssh().main("-p", str(free_port()), "-c", "5", "-t", "127.0.0.[31-33]", "true") == 1
     err = capsys.readouterr().err
-    assert "apssh: 3 targets, 0 ok, 3 unreachable: 127.0.0.[31-33]" in err
+    assert "apssh: 3 targets, 0 ok, 3 unreachable (connection refused): 127.0.0.[31-33]" in err
 
 
 def test_dry_run_does_not_run(testbed, tmp_path, capsys):
@@ -456,7 +456,7 @@ def test_connect_timeout_on_silent_server(capsys):
         assert Apssh().main("-c", "0.3", "-t", f"127.0.0.1:{port}", "true") == 1
     err = capsys.readouterr().err
     assert "no answer within 0.3s" in err
-    assert f"1 unreachable: 127.0.0.1:{port}" in err
+    assert f"1 unreachable (no answer): 127.0.0.1:{port}" in err
 
 
 def test_window_bounds_open_connections(testbed, capsys):
@@ -604,12 +604,12 @@ def test_mark_ok_and_failed(testbed, tmp_path, capsys):
     assert (outdir / "1failed" / node2).read_text().strip() == "3"
 
 
-def test_mark_unreachable_holds_none(testbed, tmp_path, capsys):
-    """-m: an unreachable target gets DIR/1failed/<target> holding None."""
+def test_mark_unreachable_holds_the_cause(testbed, tmp_path, capsys):
+    """-m: an unreachable target gets DIR/1failed/<target> saying why (not None)."""
     outdir = tmp_path / "marks"
     dead = f"127.0.0.31:{free_port('127.0.0.31')}"
     assert Apssh().main("-m", "-o", str(outdir), "-t", dead, "true") == 1
-    assert (outdir / "1failed" / dead).read_text().strip() == "None"
+    assert (outdir / "1failed" / dead).read_text() == "unreachable: connection refused\n"
 
 
 def test_mark_with_date_time_dir(testbed, tmp_path, monkeypatch, capsys):
@@ -709,7 +709,7 @@ def test_summary_names_failed_and_unreachable(testbed, capsys):
     assert Apssh().main("-t", hp(testbed, "node2"), "-t", f"127.0.0.[31-33]:{port}", FAIL_ON_NODE2) == 1
     err = capsys.readouterr().err
     assert (f"apssh: 4 targets, 0 ok, 1 failed: {hp(testbed, 'node2')}, "
-            f"3 unreachable: 127.0.0.[31-33]:{port}") in err
+            f"3 unreachable (connection refused): 127.0.0.[31-33]:{port}") in err
 
 
 @pytest.mark.parametrize("argv, message", [
