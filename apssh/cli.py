@@ -29,6 +29,8 @@ from .version import __version__
 
 DEFAULT_WINDOW = 50
 DEFAULT_TIMEOUT = 30
+# a keepalive every 15 s, 3 unanswered tolerated: a dead peer is noticed within about a minute
+DEFAULT_KEEPALIVE = (15.0, 3)
 DEFAULT_LOGIN = "root"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -114,6 +116,19 @@ def connect_cause(exc: SshConnectError) -> str:
     return "connection failed"
 
 
+def _keepalive(text: str) -> tuple[float, int]:
+    """``INTERVAL[,COUNT]`` of --keepalive."""
+    interval, _, count = text.partition(",")
+    try:
+        result = float(interval), int(count) if count else DEFAULT_KEEPALIVE[1]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected INTERVAL[,COUNT] in seconds and a count, "
+                                         f"e.g. 15,3; got {text!r}") from None
+    if result[0] < 0 or result[1] < 1:
+        raise argparse.ArgumentTypeError(f"INTERVAL must be 0 or more and COUNT at least 1, got {text!r}")
+    return result
+
+
 class _ArgumentParser(argparse.ArgumentParser):
     def error(self, message):
         raise UsageError(message)
@@ -129,6 +144,7 @@ class _FanOut:
         self.parsed: argparse.Namespace | None = None
         self._gateways: dict[Target, SshNode] = {}
         self.outdir: Path | None = None
+        self._port_formatters: dict[int, Formatter] = {}
         self.stop_reason: str | None = None  # why the run was stopped early, if it was
 
     # -- arguments
@@ -157,6 +173,10 @@ class _FanOut:
         add("--timeout", type=float, default=None, metavar="SECONDS",
             help="stop the whole run after SECONDS: commands still running are killed and their "
                  "targets reported as timed out (default: no limit)")
+        add("--keepalive", type=_keepalive, default=DEFAULT_KEEPALIVE, metavar="INTERVAL[,COUNT]",
+            help=f"an SSH keepalive every INTERVAL seconds; a host that leaves COUNT+1 in a row "
+                 f"unanswered is reported as not responding (default {DEFAULT_KEEPALIVE[0]:g},"
+                 f"{DEFAULT_KEEPALIVE[1]}; 0 disables them)")
         add("--host-key-policy", choices=HOST_KEY_POLICIES, default="accept-new",
             help="strict: only known hosts; accept-new (default): record unknown hosts, refuse "
                  "changed keys; ignore: no check")
@@ -202,19 +222,30 @@ class _FanOut:
                 index += 1
                 candidate = Path(f"{stamp}-{index}")
 
-    def formatter(self, args, outdir: Path | None) -> Formatter:
-        """The terminal formatter (with -o/-d, each target gets its own: see target_formatter)."""
+    def formatter(self, args, outdir: Path | None, port: int = 22) -> Formatter:
+        """The terminal formatter for targets on ``port`` (with -o/-d, each target gets its own:
+        see target_formatter).  The host prefix keeps the port when it is not 22, so that two
+        servers on one address are told apart."""
         if outdir is not None:
             return self.target_formatter(None, args)
+        host = "@host@" if port == 22 else f"@host@:{port}"
         if args.raw_format:
             formatter = RawFormatter(verbose=args.verbose)
         elif args.time_colon_format:
-            formatter = TimeColonFormatter(verbose=args.verbose)
+            formatter = TimeColonFormatter(f"%H-%M-%S:{host}:@line@", verbose=args.verbose)
         elif args.format:
             formatter = TerminalFormatter(args.format, args.verbose)
         else:
-            formatter = ColonFormatter(verbose=args.verbose)
+            formatter = ColonFormatter(f"{host}:@line@", verbose=args.verbose)
         return formatter
+
+    def port_formatter(self, args, port: int, default: Formatter) -> Formatter:
+        """The terminal formatter of targets on ``port``: one per port, ``default`` for 22."""
+        if port == 22:
+            return default
+        if port not in self._port_formatters:
+            self._port_formatters[port] = self.formatter(args, None, port)
+        return self._port_formatters[port]
 
     def target_formatter(self, target: Target | None, args) -> Formatter:
         """With -o/-d: ``target``'s output goes, byte for byte, to DIR/<target> and DIR/<target>.err,
@@ -230,12 +261,16 @@ class _FanOut:
                          f"1failed/{target.login()}"):
                 (self.outdir / name).unlink(missing_ok=True)
 
+    @staticmethod
+    def check_key_files(args) -> None:
+        """A -k file that does not exist is a usage error (exit 2)."""
+        missing = [key for key in args.keys if not Path(key).expanduser().is_file()]
+        if missing:
+            raise UsageError(f"-k/--key: key file not found: {', '.join(missing)}")
+
     def check_keys(self, args) -> None:
         """No key at all is a clear message, not a failed connection per host."""
         if args.keys:
-            missing = [key for key in args.keys if not Path(key).expanduser().is_file()]
-            if missing:
-                raise UsageError(f"key file not found: {', '.join(missing)}")
             return
         if args.ok_if_no_key or default_key_files() or load_agent_keys():
             return
@@ -244,8 +279,10 @@ class _FanOut:
                          "(or -K to try anyway)")
 
     def node_options(self, args, formatter: Formatter) -> dict:
+        interval, count = args.keepalive
         return dict(keys=[str(Path(key).expanduser()) for key in args.keys] or None,
                     formatter=formatter, timeout=args.connect_timeout,
+                    keepalive_interval=interval, keepalive_count_max=count,
                     host_key_policy=args.host_key_policy, verbose=args.verbose)
 
     def gateway_node(self, gateway: Target, args, formatter) -> SshNode:
@@ -265,10 +302,13 @@ class _FanOut:
             gateway = self.gateway_node(target.gateway, args, formatter)
         elif args.gateway and not target.direct:
             gateway = self.gateway_node(parse_login(args.gateway), args, formatter)
+        port = target.port or args.port or 22
         if self.outdir is not None:
             formatter = self.target_formatter(target, args)
+        else:
+            formatter = self.port_formatter(args, port, formatter)
         return SshNode(target.hostname, username=target.username or args.login,
-                       port=target.port or args.port or 22, gateway=gateway,
+                       port=port, gateway=gateway,
                        **self.node_options(args, formatter))
 
     # -- running
@@ -405,6 +445,8 @@ class _FanOut:
             if args.gateway:
                 parse_login(args.gateway)
             targets = resolve_targets(args.targets, args.excludes)
+            if not (args.list_targets or args.dry_run):
+                self.check_key_files(args)
         except SystemExit as exc:  # --help, --version
             return exc.code if isinstance(exc.code, int) else EXIT_OK
         except (UsageError, TargetError) as exc:

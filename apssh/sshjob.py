@@ -102,7 +102,10 @@ class SshJob(AbstractJob):
         return await cmd.co_run_remote(self.node)
 
     def _failure(self, cmd: AbstractCommand, retcod) -> CommandFailedError:
-        what = "could not be started" if retcod is None else f"failed with exit code {retcod}"
+        what = f"failed with exit code {retcod}"
+        if retcod is None:  # the node says why there is no exit code (connection lost...)
+            what = f"ended without exit code: {reason}" if (reason := getattr(self.node, "failure_reason", None)) \
+                else "could not be started"
         signal = getattr(retcod, "signal", None)
         if signal:
             what = f"was killed by signal {signal}"

@@ -179,6 +179,7 @@ class _ClientHooks(asyncssh.SSHClient):
         self._proxy.formatter.auth_completed(self._proxy.hostname, self._proxy.username)
 
     def connection_lost(self, exc) -> None:
+        self._proxy._lost_reason = exc
         self._proxy.formatter.connection_lost(self._proxy.hostname, exc, self._proxy.username)
 
     def validate_host_public_key(self, host, addr, port, key) -> bool:
@@ -207,8 +208,9 @@ class SshProxy:
         timeout: seconds allowed to connect and authenticate.
         host_key_policy: "accept-new" (default: unknown hosts are recorded, changed keys
             refused), "strict" (the host must already be known) or "ignore" (no check).
-        keepalive_interval: seconds between SSH keepalives (a dead peer is noticed after
-            3 unanswered ones); 0 disables them.
+        keepalive_interval: seconds between SSH keepalives; 0 disables them.
+        keepalive_count_max: how many unanswered keepalives in a row are tolerated (default
+            3): a dead peer is noticed after about ``keepalive_interval * (count + 1)`` s.
         ssh_config: OpenSSH client config file(s); default ~/.ssh/config; None: no config.
         default_username: the login when neither ``username`` nor the config's ``User``
             gives one (None: the local user).
@@ -221,6 +223,7 @@ class SshProxy:
                  formatter: Formatter | None = None, verbose: bool | None = None,
                  debug: bool = False, timeout: float = 30,
                  host_key_policy: str = "accept-new", keepalive_interval: float = 30,
+                 keepalive_count_max: int = 3,
                  ssh_config: Any = (), default_username: str | None = None):
         if not isinstance(hostname, str) or not hostname:
             raise ValueError(f"SshProxy: hostname must be a non-empty string, got {hostname!r}")
@@ -239,7 +242,12 @@ class SshProxy:
         self.timeout = timeout
         self.host_key_policy = host_key_policy
         self.keepalive_interval = keepalive_interval
+        self.keepalive_count_max = keepalive_count_max
         self.ssh_config = ssh_config
+        #: why the last run() returned None ("connection lost", "server not responding to
+        #: keepalive after 60 s"...), or None
+        self.failure_reason: str | None = None
+        self._lost_reason: BaseException | None = None
         self.formatter = formatter if formatter is not None else ColonFormatter(verbose=bool(verbose))
         if verbose is not None:
             self.formatter.verbose = verbose
@@ -322,7 +330,8 @@ class SshProxy:
                                keys=self.keys, known_hosts=self.known_hosts,
                                formatter=self.formatter, timeout=self.timeout,
                                host_key_policy=self.host_key_policy,
-                               keepalive_interval=self.keepalive_interval, ssh_config=self.ssh_config)
+                               keepalive_interval=self.keepalive_interval,
+                               keepalive_count_max=self.keepalive_count_max, ssh_config=self.ssh_config)
                 hop._jump_trail = trail
                 _CONFIG_GATEWAYS[key] = hop
             previous = hop
@@ -468,11 +477,12 @@ class SshProxy:
         if self.debug:
             self.formatter.event(self.hostname, f"connecting to {self.describe()}")
         self._host_key_trouble = None
+        self._lost_reason = None
         options = dict(
             tunnel=tunnel, username=self.username, known_hosts=self._asyncssh_known_hosts(),
             client_factory=lambda: _ClientHooks(self), connect_timeout=self.timeout,
             login_timeout=self.timeout, keepalive_interval=self.keepalive_interval,
-            keepalive_count_max=3, config=[str(path) for path in self._config_paths()] or None)
+            keepalive_count_max=self.keepalive_count_max, config=[str(path) for path in self._config_paths()] or None)
         if self.keys is not None:
             options["client_keys"] = list(self.keys)
             options["agent_path"] = None
@@ -561,6 +571,7 @@ class SshProxy:
         await self.connect_lazy()
         formatter = formatter or COMMAND_FORMATTER.get() or self.formatter
         formatter.session_start(self.hostname, command)
+        self.failure_reason = None
         run_id = secrets.token_hex(12)
         try:
             channel, session = await self.conn.create_session(
@@ -573,6 +584,8 @@ class SshProxy:
             raise
         except (OSError, asyncssh.Error) as exc:
             formatter.event(self.hostname, f"cannot start {command!r}: {exc}")
+            self.failure_reason = self._loss_reason() if self.conn is None or self.conn.is_closed() \
+                else f"cannot start the command: {exc}"
             return None
         try:
             await channel.wait_closed()
@@ -584,7 +597,17 @@ class SshProxy:
         if signal is not None:
             return ExitCode(_signal_code(signal[0]), signal[0])
         status = channel.get_exit_status()
-        return None if status is None else ExitCode(status)
+        if status is None:
+            self.failure_reason = self._loss_reason()
+            return None
+        return ExitCode(status)
+
+    def _loss_reason(self) -> str:
+        """Why a command ended without an exit status, in the user's words."""
+        if "keepalive" in str(self._lost_reason or ""):
+            after = self.keepalive_interval * (self.keepalive_count_max + 1)
+            return f"server not responding to keepalive after {after:g} s"
+        return "connection lost"
 
     async def _shielded_stop(self, channel, run_id: str) -> None:
         """Stop an aborted command; shielded, so that a second cancellation (a scheduler
