@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import os
+import resource
 import signal
 import socket
 import sys
@@ -78,6 +80,30 @@ class Outcome:
         if self.retcod is not None or self.cause is None:
             return "failed"
         return self.cause
+
+
+# file descriptors kept free for everything but connections (stdio, -o files, the event loop...)
+RESERVED_FDS = 32
+
+
+def raise_open_file_limit() -> int:
+    """Raise the soft open-file limit to the hard one (as clush does); returns the soft limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):  # e.g. a hard limit above fs.nr_open: keep what we have
+            pass
+    return soft
+
+
+def window_that_fits(window: int, open_file_limit: int, extra_connections: int = 0) -> int:
+    """``window`` lowered so that every connection open at once fits in the open-file limit
+    (one descriptor per connection, gateways included, RESERVED_FDS kept free)."""
+    in_use = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 16
+    room = open_file_limit - in_use - RESERVED_FDS - extra_connections
+    return max(1, min(window, room))
 
 
 # errors of this machine, not of the remote host: never reported as the host's state
@@ -311,6 +337,17 @@ class _FanOut:
                        port=port, gateway=gateway,
                        **self.node_options(args, formatter))
 
+    @staticmethod
+    def gateways_of(targets: list[Target], args) -> set:
+        """The distinct gateways (each one a connection of its own) these targets go through."""
+        found = set()
+        for target in targets:
+            hop = target.gateway or (parse_login(args.gateway) if args.gateway and not target.direct else None)
+            while hop is not None:
+                found.add(hop)
+                hop = hop.gateway
+        return found
+
     # -- running
     def describe_action(self, target: Target) -> str:
         """What runs on ``target``, for --dry-run."""
@@ -468,6 +505,12 @@ class _FanOut:
         except UsageError as exc:
             print(f"{self.prog}: {exc}", file=sys.stderr)
             return EXIT_FAILED
+        fitting = window_that_fits(args.window, raise_open_file_limit(), len(self.gateways_of(targets, args)))
+        if fitting < args.window:
+            print(f"{self.prog}: -w {args.window} lowered to {fitting}: that is what the open-file limit "
+                  f"({resource.getrlimit(resource.RLIMIT_NOFILE)[0]}) allows; raise it with ulimit -n",
+                  file=sys.stderr)
+            args.window = fitting
         outdir = self.outdir = self.output_directory(args)
         if outdir is not None:
             self.forget_earlier_output(targets)
