@@ -202,7 +202,10 @@ def resolve_targets(target_args: list[str], exclude_args: list[str] = ()) -> lis
             if not ok:
                 _, detail = _explain(argument)
                 raise TargetError(f"{option} {argument!r}: {detail}")
-            found.extend(parse_target(name) for name in names)
+            try:
+                found.extend(parse_target(name) for name in names)
+            except TargetError as exc:
+                raise TargetError(f"{option} {argument!r}: {exc}") from None
         return found
 
     targets = list(dict.fromkeys(collect(target_args, "-t")))
