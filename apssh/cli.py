@@ -415,10 +415,10 @@ class _FanOut:
                     task.cancel()
             outcomes = await everything
         finally:
-            self.release_signals(handled)
             stop_requested.cancel()
             for gateway in self._gateways.values():
                 await gateway.close()
+            self.release_signals(handled)  # after the last await: a late Ctrl-C is no traceback
         return outcomes
 
     STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
