@@ -31,8 +31,8 @@ from .version import __version__
 
 DEFAULT_WINDOW = 50
 DEFAULT_TIMEOUT = 30
-# a keepalive every 15 s, 3 unanswered tolerated: a dead peer is noticed within about a minute
-DEFAULT_KEEPALIVE = (15.0, 3)
+# a keepalive every 15 s, the server taken for dead after 4 unanswered: noticed within about a minute
+DEFAULT_KEEPALIVE = (15.0, 4)
 DEFAULT_LOGIN = "root"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -169,6 +169,8 @@ class _FanOut:
     def __init__(self):
         self.parsed: argparse.Namespace | None = None
         self._gateways: dict[Target, SshNode] = {}
+        #: the SshNode of each target once main() ran (as apssh 0.27): .hostname, .username, .gateway
+        self.proxies: list[SshNode] | None = None
         self.outdir: Path | None = None
         self._port_formatters: dict[int, Formatter] = {}
         self.stop_reason: str | None = None  # why the run was stopped early, if it was
@@ -195,13 +197,13 @@ class _FanOut:
         add("-c", "--connect-timeout", type=float, default=DEFAULT_TIMEOUT,
             help=f"seconds to connect and authenticate (default {DEFAULT_TIMEOUT})")
         add("-w", "--window", type=int, default=DEFAULT_WINDOW,
-            help=f"at most this many connections open at once (default {DEFAULT_WINDOW})")
+            help=f"at most this many connections open at once, 0 for no limit (default {DEFAULT_WINDOW})")
         add("--timeout", type=float, default=None, metavar="SECONDS",
             help="stop the whole run after SECONDS: commands still running are killed and their "
                  "targets reported as timed out (default: no limit)")
         add("--keepalive", type=_keepalive, default=DEFAULT_KEEPALIVE, metavar="INTERVAL[,COUNT]",
-            help=f"an SSH keepalive every INTERVAL seconds; a host that leaves COUNT+1 in a row "
-                 f"unanswered is reported as not responding (default {DEFAULT_KEEPALIVE[0]:g},"
+            help=f"an SSH keepalive every INTERVAL seconds; a host that leaves COUNT of them in a "
+                 f"row unanswered is reported as not responding (default {DEFAULT_KEEPALIVE[0]:g},"
                  f"{DEFAULT_KEEPALIVE[1]}; 0 disables them)")
         add("--host-key-policy", choices=HOST_KEY_POLICIES, default="accept-new",
             help="strict: only known hosts; accept-new (default): record unknown hosts, refuse "
@@ -221,7 +223,9 @@ class _FanOut:
         add("-m", "--mark", action="store_true",
             help="with -o or -d: write DIR/0ok/<target> or DIR/1failed/<target> holding the exit code")
         add("-v", "--verbose", action="store_true", help="show connection events")
-        add("--version", action="version", version=f"%(prog)s {__version__}")
+        add("-D", "--debug", action="store_true",
+            help="like -v, and also list each target's node before running and its result after")
+        add("-V", "--version", action="version", version=f"%(prog)s {__version__}")
         self.add_action_arguments(parser)
         return parser
 
@@ -396,10 +400,14 @@ class _FanOut:
         return Outcome(target, cause=cause)
 
     async def run_all(self, targets: list[Target], args, formatter) -> list[Outcome]:
-        """Every target at once (at most ``-w`` connected); stopped by --timeout, SIGINT,
-        SIGTERM or SIGHUP: then running commands are killed and every target has an outcome."""
-        window = asyncio.Semaphore(max(1, args.window))
-        nodes = [self.node(target, args, formatter) for target in targets]
+        """Every target at once (at most ``-w`` connected, -w 0: no limit, as apssh 0.27); stopped
+        by --timeout, SIGINT, SIGTERM or SIGHUP: then running commands are killed and every target
+        has an outcome."""
+        window = asyncio.Semaphore(args.window or max(1, len(targets)))
+        nodes = self.proxies = [self.node(target, args, formatter) for target in targets]
+        if args.debug:
+            for node in nodes:
+                print(f"{self.prog}: using target {node.describe()}", file=sys.stderr)
         tasks = [asyncio.ensure_future(self.run_one(target, node, window))
                  for target, node in zip(targets, nodes, strict=True)]
         everything = asyncio.gather(*tasks)
@@ -414,6 +422,9 @@ class _FanOut:
                 for task in tasks:
                     task.cancel()
             outcomes = await everything
+            if args.debug:
+                for outcome in outcomes:
+                    print(f"{self.prog}: {outcome.target}: {outcome.state()}", file=sys.stderr)
         finally:
             stop_requested.cancel()
             for gateway in self._gateways.values():
@@ -475,10 +486,11 @@ class _FanOut:
                 raise UsageError("no target given: use -t HOST (repeatable), a file, or a node set")
             if args.mark and not (args.out_dir or args.date_time):
                 raise UsageError("-m/--mark needs -o DIR or -d")
-            if args.window < 1:
-                raise UsageError(f"-w/--window must be at least 1, got {args.window}")
+            if args.window < 0:
+                raise UsageError(f"-w/--window must be a number of connections, 0 for no limit, got {args.window}")
             if args.timeout is not None and not args.timeout > 0:
                 raise UsageError(f"--timeout must be a number of seconds above 0, got {args.timeout:g}")
+            args.verbose = args.verbose or args.debug
             if args.gateway:
                 parse_login(args.gateway)
             targets = resolve_targets(args.targets, args.excludes)
@@ -489,6 +501,9 @@ class _FanOut:
         except (UsageError, TargetError) as exc:
             print(f"{self.prog}: {exc}", file=sys.stderr)
             return EXIT_USAGE
+        if args.list_targets or args.dry_run:
+            # the nodes, as a run would build them (nothing connects)
+            self.proxies = [self.node(target, args, ColonFormatter()) for target in targets]
         if args.list_targets:
             for target in targets:
                 print(target)
@@ -505,9 +520,11 @@ class _FanOut:
         except UsageError as exc:
             print(f"{self.prog}: {exc}", file=sys.stderr)
             return EXIT_FAILED
-        fitting = window_that_fits(args.window, raise_open_file_limit(), len(self.gateways_of(targets, args)))
-        if fitting < args.window:
-            print(f"{self.prog}: -w {args.window} lowered to {fitting}: that is what the open-file limit "
+        wanted = args.window or len(targets)  # -w 0: no limit
+        fitting = window_that_fits(wanted, raise_open_file_limit(), len(self.gateways_of(targets, args)))
+        if fitting < wanted:
+            given = f"-w {args.window}" if args.window else "-w 0 (no limit)"
+            print(f"{self.prog}: {given} lowered to {fitting}: that is what the open-file limit "
                   f"({resource.getrlimit(resource.RLIMIT_NOFILE)[0]}) allows; raise it with ulimit -n",
                   file=sys.stderr)
             args.window = fitting
@@ -541,7 +558,7 @@ class Apssh(_FanOut):
         parser.add_argument("-s", "--script", action="store_true",
                             help="the command is a local script (a file, else an inline script body) "
                                  "copied to each host and run there with the remaining arguments")
-        parser.add_argument("-i", "--include", dest="includes", action="append", default=[],
+        parser.add_argument("-i", "--include", "--includes", dest="includes", action="append", default=[],
                             help="with -s: a local file copied beside the script; repeatable")
         parser.add_argument("commands", nargs=argparse.REMAINDER, help="the remote command and its arguments")
 

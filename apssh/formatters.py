@@ -154,7 +154,30 @@ class Formatter:
         self.event(hostname, "SFTP subsystem stopped")
 
 
-class TerminalFormatter(Formatter):
+class VerboseFormatter(Formatter):
+    """A Formatter that prints connection events on stderr when ``verbose`` is set (apssh 0.27 name).
+
+    The base of formatters that print; subclass it and define :meth:`~Formatter.lines` (or
+    :meth:`~Formatter.line`) to decide where output lines go.
+
+    Args:
+        custom_format: the line format (see the module doc).
+        verbose: print connection events (connecting, authenticated, sessions...) on stderr.
+    """
+
+    def __init__(self, custom_format: str = "@line@", verbose: bool = False):
+        super().__init__(custom_format, verbose)
+
+    def announce(self, hostname, message):
+        sys.stderr.write(f"{time.strftime('%H-%M-%S')} {hostname}: {message}\n")
+        sys.stderr.flush()
+
+
+#: apssh 0.27 name of :func:`short_hostname`
+shorten_hostname = short_hostname
+
+
+class TerminalFormatter(VerboseFormatter):
     """Prints lines as they come: remote stdout to stdout, remote stderr to stderr.
 
     Args:
@@ -172,10 +195,6 @@ class TerminalFormatter(Formatter):
 
     def line(self, line, datatype, hostname):
         self.lines([line], datatype, hostname)
-
-    def announce(self, hostname, message):
-        sys.stderr.write(f"{time.strftime('%H-%M-%S')} {hostname}: {message}\n")
-        sys.stderr.flush()
 
 
 class RawFormatter(TerminalFormatter):

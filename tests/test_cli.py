@@ -469,10 +469,27 @@ def test_window_bounds_open_connections(testbed, capsys):
     assert max(sampler.samples) == 2
 
 
-def test_window_must_be_positive(testbed, capsys):
-    """-w 0 is a usage error (exit 2)."""
-    assert Apssh().main("-w", "0", "-t", hp(testbed, "node1"), "true") == 2
+def test_window_must_not_be_negative(testbed, capsys):
+    """-w -1 is a usage error (exit 2)."""
+    assert Apssh().main("-w", "-1", "-t", hp(testbed, "node1"), "true") == 2
     assert "window" in capsys.readouterr().err
+
+
+def test_window_zero_means_no_limit(testbed, tmp_path, capsys):
+    """-w 0 (apssh 0.27's default): every target runs at once.
+
+    Each target checks in, then waits until all 4 have: with any limit below 4 the command
+    would give up (exit 1) instead of seeing the others.
+    """
+    names = ["node1", "node2", "node3", "node4"]
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    wait_all = (f'touch {barrier}/"$(echo $SSH_CONNECTION | tr " " _)"; n=0; '
+                f'while [ "$(ls {barrier} | wc -l)" -lt 4 ]; do n=$((n+1)); [ $n -gt 600 ] && exit 1; '
+                f'sleep 0.05; done; echo all-in')
+    argv = ["-w", "0", *(arg for name in names for arg in ("-t", hp(testbed, name))), wait_all]
+    assert Apssh().main(*argv) == 0
+    assert "apssh: 4 targets, 4 ok" in capsys.readouterr().err
 
 
 def test_host_key_policy_default_records_new_hosts(testbed, fresh_home, capsys):
@@ -682,6 +699,17 @@ def test_script_exit_code_counts(testbed, tmp_path, capsys):
     assert "1 failed: " in capsys.readouterr().err
 
 
+def test_includes_is_an_alias_of_include(testbed, tmp_path, capsys):
+    """--includes (apssh 0.27's spelling) copies the file beside the script, like -i/--include."""
+    data = tmp_path / "data.txt"
+    data.write_text("included\n")
+    script = tmp_path / "show.sh"
+    script.write_text('#!/bin/sh\ncat "$(dirname "$0")/data.txt"\n')
+    script.chmod(0o755)
+    assert Apssh().main("-s", "--includes", str(data), "-t", hp(testbed, "node1"), str(script)) == 0
+    assert "included" in capsys.readouterr().out
+
+
 def test_include_without_script_is_usage_error(testbed, tmp_path, capsys):
     """-i without -s is a usage error (exit 2)."""
     data = tmp_path / "data.txt"
@@ -730,10 +758,31 @@ def test_usage_errors_exit_2(argv, message, capsys):
     assert "Traceback" not in err
 
 
-def test_version_exits_0(capsys):
-    """--version prints the version and exits 0."""
-    assert Apssh().main("--version") == 0
+@pytest.mark.parametrize("option", ["--version", "-V"])
+def test_version_exits_0(capsys, option):
+    """--version and -V (apssh 0.27) print the version and exit 0."""
+    assert Apssh().main(option) == 0
     assert capsys.readouterr().out.startswith("apssh ")
+
+
+def test_proxies_hold_the_nodes_after_main(testbed, capsys):
+    """As with apssh 0.27, Apssh().main(...) leaves the target nodes in .proxies."""
+    command = Apssh()
+    assert command.main("-n", "-l", "guest", "-t", "gw->fit01 fit02", "true") == 0
+    (fit01, fit02) = command.proxies
+    assert (fit01.hostname, fit01.username, fit01.gateway.hostname) == ("fit01", "guest", "gw")
+    assert (fit02.hostname, fit02.gateway) == ("fit02", None)
+    command = Apssh()
+    assert command.main("-t", hp(testbed, "node1"), "true") == 0
+    assert [node.hostname for node in command.proxies] == [testbed.host("node1").address]
+
+
+def test_debug_lists_nodes_and_results(testbed, capsys):
+    """-D/--debug (apssh 0.27) names each target's node before the run and its result after."""
+    assert Apssh().main("-D", "-t", hp(testbed, "node1"), "true") == 0
+    err = capsys.readouterr().err
+    assert f"using target {testbed.user}@{testbed.host('node1').address}" in err
+    assert f"{hp(testbed, 'node1')}: exit 0" in err
 
 
 # ================================================================== console scripts

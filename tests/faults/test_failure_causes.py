@@ -68,7 +68,7 @@ def test_killed_session_is_connection_lost(testbed, tmp_path, hygiene):
 
 def test_silent_server_is_reported_after_keepalives(testbed, tmp_path, hygiene):
     """The server stops answering (its session frozen): with --keepalive 1,2 the run ends and says
-    "server not responding to keepalive after 3 s"."""
+    "server not responding to keepalive after 2 s"."""
     target = hp(testbed, "node2")
     outdir = tmp_path / "out"
     process = start(testbed, "apssh", "--keepalive", "1,2", "-m", "-o", str(outdir), "-t", target,
@@ -81,7 +81,7 @@ def test_silent_server_is_reported_after_keepalives(testbed, tmp_path, hygiene):
     finally:
         signal_all(frozen, signal.SIGKILL)  # the dead host, gone for good
         psutil.wait_procs([p for p in frozen if p.is_running()], timeout=10)
-    cause = "server not responding to keepalive after 3 s"
+    cause = "server not responding to keepalive after 2 s"
     assert process.returncode == 1, err
     assert f"1 {cause}: {target}" in err
     assert (outdir / "1failed" / target).read_text() == f"{cause}\n"
