@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
+import os
+import resource
+import signal
+import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -20,12 +25,14 @@ from .formatters import ColonFormatter, Formatter, RawFormatter, SubdirFormatter
 from .keys import default_key_files, load_agent_keys
 from .nodes import SshNode
 from .sshjob import CommandFailedError
-from .sshproxy import HOST_KEY_POLICIES, SshConnectError
+from .sshproxy import HOST_KEY_POLICIES, HostKeyError, SshConnectError
 from .targets import Target, TargetError, analyze_target, fold, parse_login, resolve_targets
 from .version import __version__
 
 DEFAULT_WINDOW = 50
 DEFAULT_TIMEOUT = 30
+# a keepalive every 15 s, the server taken for dead after 4 unanswered: noticed within about a minute
+DEFAULT_KEEPALIVE = (15.0, 4)
 DEFAULT_LOGIN = "root"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -36,15 +43,116 @@ class UsageError(Exception):
 
 @dataclass
 class Outcome:
-    """What happened on one target: an exit code, or unreachable with a reason."""
+    """What happened on one target: an exit code, or why there is none.
+
+    ``unreachable`` is the connection error's message; ``cause`` says in a few words why
+    there is no exit code ("timed out", "connection refused", "connection lost", "local
+    error: Too many open files"...), for the summary; ``detail`` is a longer message (an
+    SFTP error...) for the -m mark.
+    """
 
     target: Target
     retcod: int | None = None
     unreachable: str | None = None
+    cause: str | None = None
+    detail: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.unreachable is None and self.retcod == 0
+
+    def state(self) -> str:
+        """What the -m mark holds: the exit code, or why there is none."""
+        if self.unreachable is not None:
+            return f"unreachable: {self.cause}" if self.cause else "unreachable"
+        if self.retcod is not None:
+            return str(int(self.retcod))
+        if self.detail:
+            return f"failed: {self.detail}"
+        return self.cause or "failed"
+
+    def summary_label(self) -> str:
+        """How the summary groups this outcome: ok, failed, unreachable (cause), or the cause."""
+        if self.ok:
+            return "ok"
+        if self.unreachable is not None:
+            return f"unreachable ({self.cause})" if self.cause else "unreachable"
+        if self.retcod is not None or self.cause is None:
+            return "failed"
+        return self.cause
+
+
+# file descriptors kept free for everything but connections (stdio, -o files, the event loop...)
+RESERVED_FDS = 32
+
+
+def raise_open_file_limit() -> int:
+    """Raise the soft open-file limit to the hard one (as clush does); returns the soft limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):  # e.g. a hard limit above fs.nr_open: keep what we have
+            pass
+    return soft
+
+
+def window_that_fits(window: int, open_file_limit: int, extra_connections: int = 0) -> int:
+    """``window`` lowered so that every connection open at once fits in the open-file limit
+    (one descriptor per connection, gateways included, RESERVED_FDS kept free)."""
+    in_use = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 16
+    room = open_file_limit - in_use - RESERVED_FDS - extra_connections
+    return max(1, min(window, room))
+
+
+# errors of this machine, not of the remote host: never reported as the host's state
+LOCAL_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+
+
+def local_error(exc: BaseException) -> OSError | None:
+    """The local resource error (e.g. EMFILE, too many open files) behind ``exc``, if any."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in LOCAL_ERRNOS:
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def connect_cause(exc: SshConnectError) -> str:
+    """A few words saying why a host could not be reached."""
+    causes = []
+    current: BaseException | None = exc
+    while current is not None and current not in causes:
+        causes.append(current)
+        current = current.__cause__
+    for cause in causes:
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, (asyncio.TimeoutError, TimeoutError)):
+            return "no answer"
+        if isinstance(cause, asyncssh.PermissionDenied):
+            return "permission denied"
+        if isinstance(cause, socket.gaierror):
+            return "unknown host"
+    if isinstance(exc, HostKeyError):
+        return "host key refused"
+    if isinstance(exc.__cause__, SshConnectError):
+        return f"gateway failed ({connect_cause(exc.__cause__)})"
+    return "connection failed"
+
+
+def _keepalive(text: str) -> tuple[float, int]:
+    """``INTERVAL[,COUNT]`` of --keepalive."""
+    interval, _, count = text.partition(",")
+    try:
+        result = float(interval), int(count) if count else DEFAULT_KEEPALIVE[1]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected INTERVAL[,COUNT] in seconds and a count, "
+                                         f"e.g. 15,3; got {text!r}") from None
+    if result[0] < 0 or result[1] < 1:
+        raise argparse.ArgumentTypeError(f"INTERVAL must be 0 or more and COUNT at least 1, got {text!r}")
+    return result
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -64,6 +172,8 @@ class _FanOut:
         #: the SshNode of each target once main() ran (as apssh 0.27): .hostname, .username, .gateway
         self.proxies: list[SshNode] | None = None
         self.outdir: Path | None = None
+        self._port_formatters: dict[int, Formatter] = {}
+        self.stop_reason: str | None = None  # why the run was stopped early, if it was
 
     # -- arguments
     def parser(self) -> argparse.ArgumentParser:
@@ -88,6 +198,13 @@ class _FanOut:
             help=f"seconds to connect and authenticate (default {DEFAULT_TIMEOUT})")
         add("-w", "--window", type=int, default=DEFAULT_WINDOW,
             help=f"at most this many connections open at once, 0 for no limit (default {DEFAULT_WINDOW})")
+        add("--timeout", type=float, default=None, metavar="SECONDS",
+            help="stop the whole run after SECONDS: commands still running are killed and their "
+                 "targets reported as timed out (default: no limit)")
+        add("--keepalive", type=_keepalive, default=DEFAULT_KEEPALIVE, metavar="INTERVAL[,COUNT]",
+            help=f"an SSH keepalive every INTERVAL seconds; a host that leaves COUNT of them in a "
+                 f"row unanswered is reported as not responding (default {DEFAULT_KEEPALIVE[0]:g},"
+                 f"{DEFAULT_KEEPALIVE[1]}; 0 disables them)")
         add("--host-key-policy", choices=HOST_KEY_POLICIES, default="accept-new",
             help="strict: only known hosts; accept-new (default): record unknown hosts, refuse "
                  "changed keys; ignore: no check")
@@ -135,19 +252,30 @@ class _FanOut:
                 index += 1
                 candidate = Path(f"{stamp}-{index}")
 
-    def formatter(self, args, outdir: Path | None) -> Formatter:
-        """The terminal formatter (with -o/-d, each target gets its own: see target_formatter)."""
+    def formatter(self, args, outdir: Path | None, port: int = 22) -> Formatter:
+        """The terminal formatter for targets on ``port`` (with -o/-d, each target gets its own:
+        see target_formatter).  The host prefix keeps the port when it is not 22, so that two
+        servers on one address are told apart."""
         if outdir is not None:
             return self.target_formatter(None, args)
+        host = "@host@" if port == 22 else f"@host@:{port}"
         if args.raw_format:
             formatter = RawFormatter(verbose=args.verbose)
         elif args.time_colon_format:
-            formatter = TimeColonFormatter(verbose=args.verbose)
+            formatter = TimeColonFormatter(f"%H-%M-%S:{host}:@line@", verbose=args.verbose)
         elif args.format:
             formatter = TerminalFormatter(args.format, args.verbose)
         else:
-            formatter = ColonFormatter(verbose=args.verbose)
+            formatter = ColonFormatter(f"{host}:@line@", verbose=args.verbose)
         return formatter
+
+    def port_formatter(self, args, port: int, default: Formatter) -> Formatter:
+        """The terminal formatter of targets on ``port``: one per port, ``default`` for 22."""
+        if port == 22:
+            return default
+        if port not in self._port_formatters:
+            self._port_formatters[port] = self.formatter(args, None, port)
+        return self._port_formatters[port]
 
     def target_formatter(self, target: Target | None, args) -> Formatter:
         """With -o/-d: ``target``'s output goes, byte for byte, to DIR/<target> and DIR/<target>.err,
@@ -163,12 +291,16 @@ class _FanOut:
                          f"1failed/{target.login()}"):
                 (self.outdir / name).unlink(missing_ok=True)
 
+    @staticmethod
+    def check_key_files(args) -> None:
+        """A -k file that does not exist is a usage error (exit 2)."""
+        missing = [key for key in args.keys if not Path(key).expanduser().is_file()]
+        if missing:
+            raise UsageError(f"-k/--key: key file not found: {', '.join(missing)}")
+
     def check_keys(self, args) -> None:
         """No key at all is a clear message, not a failed connection per host."""
         if args.keys:
-            missing = [key for key in args.keys if not Path(key).expanduser().is_file()]
-            if missing:
-                raise UsageError(f"key file not found: {', '.join(missing)}")
             return
         if args.ok_if_no_key or default_key_files() or load_agent_keys():
             return
@@ -177,8 +309,10 @@ class _FanOut:
                          "(or -K to try anyway)")
 
     def node_options(self, args, formatter: Formatter) -> dict:
+        interval, count = args.keepalive
         return dict(keys=[str(Path(key).expanduser()) for key in args.keys] or None,
                     formatter=formatter, timeout=args.connect_timeout,
+                    keepalive_interval=interval, keepalive_count_max=count,
                     host_key_policy=args.host_key_policy, verbose=args.verbose)
 
     def gateway_node(self, gateway: Target, args, formatter) -> SshNode:
@@ -198,11 +332,25 @@ class _FanOut:
             gateway = self.gateway_node(target.gateway, args, formatter)
         elif args.gateway and not target.direct:
             gateway = self.gateway_node(parse_login(args.gateway), args, formatter)
+        port = target.port or args.port or 22
         if self.outdir is not None:
             formatter = self.target_formatter(target, args)
+        else:
+            formatter = self.port_formatter(args, port, formatter)
         return SshNode(target.hostname, username=target.username or args.login,
-                       port=target.port or args.port or 22, gateway=gateway,
+                       port=port, gateway=gateway,
                        **self.node_options(args, formatter))
+
+    @staticmethod
+    def gateways_of(targets: list[Target], args) -> set:
+        """The distinct gateways (each one a connection of its own) these targets go through."""
+        found = set()
+        for target in targets:
+            hop = target.gateway or (parse_login(args.gateway) if args.gateway and not target.direct else None)
+            while hop is not None:
+                found.add(hop)
+                hop = hop.gateway
+        return found
 
     # -- running
     def describe_action(self, target: Target) -> str:
@@ -214,55 +362,118 @@ class _FanOut:
         raise NotImplementedError
 
     async def run_one(self, target: Target, node: SshNode, window: asyncio.Semaphore) -> Outcome:
-        async with window:
-            try:
-                return Outcome(target, retcod=await self.act(node, target))
-            except SshConnectError as exc:
-                print(f"{target}: unreachable: {exc}", file=sys.stderr)
-                return Outcome(target, unreachable=str(exc))
-            except (OSError, CommandFailedError, ValueError) as exc:
-                print(f"{target}: failed: {exc}", file=sys.stderr)
-                return Outcome(target, retcod=None)
-            except asyncssh.Error as exc:  # SFTP errors: a missing remote file, no permission...
-                print(f"{target}: failed: {exc} ({self.describe_action(target)})", file=sys.stderr)
-                return Outcome(target, retcod=None)
-            finally:
-                # closing here, not at the end: the window bounds open connections
-                await node.close()
+        started = False
+        try:
+            async with window:
+                started = True
+                try:
+                    return self.finished(target, node, await self.act(node, target))
+                except SshConnectError as exc:
+                    if (local := local_error(exc)) is not None:
+                        return self.failed(target, f"local error: {local.strerror}")
+                    print(f"{target}: unreachable: {exc}", file=sys.stderr)
+                    return Outcome(target, unreachable=str(exc), cause=connect_cause(exc))
+                except (OSError, CommandFailedError, ValueError) as exc:
+                    if (local := local_error(exc)) is not None:
+                        return self.failed(target, f"local error: {local.strerror}")
+                    print(f"{target}: failed: {exc}", file=sys.stderr)
+                    return Outcome(target, detail=str(exc) or type(exc).__name__)
+                except asyncssh.Error as exc:  # SFTP errors: a missing remote file, no permission...
+                    print(f"{target}: failed: {exc} ({self.describe_action(target)})", file=sys.stderr)
+                    return Outcome(target, detail=str(exc))
+                finally:
+                    # closing here, not at the end: the window bounds open connections
+                    await node.close()
+        except asyncio.CancelledError:
+            if self.stop_reason is None:  # not our own stop: let it through
+                raise
+            return self.failed(target, self.stop_reason if started else f"not started ({self.stop_reason})")
+
+    def finished(self, target: Target, node: SshNode, retcod: int | None) -> Outcome:
+        """The outcome of an action that returned; no exit code: the node says why."""
+        if retcod is not None:
+            return Outcome(target, retcod=retcod)
+        return self.failed(target, getattr(node, "failure_reason", None) or "no exit status")
+
+    def failed(self, target: Target, cause: str) -> Outcome:
+        print(f"{target}: {cause}", file=sys.stderr)
+        return Outcome(target, cause=cause)
 
     async def run_all(self, targets: list[Target], args, formatter) -> list[Outcome]:
-        # -w 0: no limit (as apssh 0.27)
+        """Every target at once (at most ``-w`` connected, -w 0: no limit, as apssh 0.27); stopped
+        by --timeout, SIGINT, SIGTERM or SIGHUP: then running commands are killed and every target
+        has an outcome."""
         window = asyncio.Semaphore(args.window or max(1, len(targets)))
         nodes = self.proxies = [self.node(target, args, formatter) for target in targets]
         if args.debug:
             for node in nodes:
                 print(f"{self.prog}: using target {node.describe()}", file=sys.stderr)
-        outcomes = await asyncio.gather(*(self.run_one(target, node, window)
-                                          for target, node in zip(targets, nodes, strict=True)))
-        if args.debug:
-            for outcome in outcomes:
-                print(f"{self.prog}: {outcome.target}: "
-                      f"{outcome.unreachable and 'unreachable' or f'exit {outcome.retcod}'}", file=sys.stderr)
-        for gateway in self._gateways.values():
-            await gateway.close()
+        tasks = [asyncio.ensure_future(self.run_one(target, node, window))
+                 for target, node in zip(targets, nodes, strict=True)]
+        everything = asyncio.gather(*tasks)
+        stop_requested = asyncio.get_running_loop().create_future()
+        handled = self.catch_signals(stop_requested)
+        try:
+            await asyncio.wait([everything, stop_requested], timeout=args.timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
+            if not everything.done():
+                self.stop_reason = (stop_requested.result() if stop_requested.done()
+                                    else f"timed out after {args.timeout:g}s")
+                for task in tasks:
+                    task.cancel()
+            outcomes = await everything
+            if args.debug:
+                for outcome in outcomes:
+                    print(f"{self.prog}: {outcome.target}: {outcome.state()}", file=sys.stderr)
+        finally:
+            stop_requested.cancel()
+            for gateway in self._gateways.values():
+                await gateway.close()
+            self.release_signals(handled)  # after the last await: a late Ctrl-C is no traceback
         return outcomes
 
+    STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+    def catch_signals(self, stop_requested: asyncio.Future) -> list[int]:
+        """SIGINT, SIGTERM and SIGHUP stop the run as --timeout does (no traceback)."""
+        loop = asyncio.get_running_loop()
+        handled = []
+
+        def stop(name: str) -> None:
+            if not stop_requested.done():
+                stop_requested.set_result(f"interrupted by {name}")
+
+        for name in self.STOP_SIGNALS:
+            number = getattr(signal, name)
+            try:
+                loop.add_signal_handler(number, stop, name)
+                handled.append(number)
+            except (ValueError, RuntimeError):  # not the main thread: nothing to catch
+                pass
+        return handled
+
+    @staticmethod
+    def release_signals(handled: list[int]) -> None:
+        loop = asyncio.get_running_loop()
+        for number in handled:
+            loop.remove_signal_handler(number)
+
     def write_marks(self, outdir: Path, outcomes: list[Outcome]) -> None:
+        """DIR/0ok/<target> holding 0, or DIR/1failed/<target> holding the exit code or the cause."""
         for outcome in outcomes:
             folder = outdir / ("0ok" if outcome.ok else "1failed")
             folder.mkdir(parents=True, exist_ok=True)
-            value = "None" if outcome.unreachable is not None or outcome.retcod is None else int(outcome.retcod)
-            (folder / outcome.target.login()).write_text(f"{value}\n")
+            (folder / outcome.target.login()).write_text(f"{outcome.state()}\n")
 
     def summary(self, outcomes: list[Outcome]) -> str:
-        ok = [o for o in outcomes if o.ok]
-        unreachable = [o for o in outcomes if o.unreachable is not None]
-        failed = [o for o in outcomes if not o.ok and o.unreachable is None]
-        parts = [f"{len(ok)} ok"]
-        if failed:
-            parts.append(f"{len(failed)} failed: {fold(o.target.login() for o in failed)}")
-        if unreachable:
-            parts.append(f"{len(unreachable)} unreachable: {fold(o.target.login() for o in unreachable)}")
+        """One line: how many targets are ok, then each other state (failed, unreachable (cause),
+        timed out...) with its targets folded as a node set."""
+        groups: dict[str, list[Outcome]] = {"ok": [], "failed": []}
+        for outcome in outcomes:
+            groups.setdefault(outcome.summary_label(), []).append(outcome)
+        parts = [f"{len(groups.pop('ok'))} ok"]
+        parts += [f"{len(group)} {label}: {fold(o.target.login() for o in group)}"
+                  for label, group in groups.items() if group]
         return f"{self.prog}: {len(outcomes)} targets, " + ", ".join(parts)
 
     def main(self, *argv: str) -> int:
@@ -277,10 +488,14 @@ class _FanOut:
                 raise UsageError("-m/--mark needs -o DIR or -d")
             if args.window < 0:
                 raise UsageError(f"-w/--window must be a number of connections, 0 for no limit, got {args.window}")
+            if args.timeout is not None and not args.timeout > 0:
+                raise UsageError(f"--timeout must be a number of seconds above 0, got {args.timeout:g}")
             args.verbose = args.verbose or args.debug
             if args.gateway:
                 parse_login(args.gateway)
             targets = resolve_targets(args.targets, args.excludes)
+            if not (args.list_targets or args.dry_run):
+                self.check_key_files(args)
         except SystemExit as exc:  # --help, --version
             return exc.code if isinstance(exc.code, int) else EXIT_OK
         except (UsageError, TargetError) as exc:
@@ -305,6 +520,14 @@ class _FanOut:
         except UsageError as exc:
             print(f"{self.prog}: {exc}", file=sys.stderr)
             return EXIT_FAILED
+        wanted = args.window or len(targets)  # -w 0: no limit
+        fitting = window_that_fits(wanted, raise_open_file_limit(), len(self.gateways_of(targets, args)))
+        if fitting < wanted:
+            given = f"-w {args.window}" if args.window else "-w 0 (no limit)"
+            print(f"{self.prog}: {given} lowered to {fitting}: that is what the open-file limit "
+                  f"({resource.getrlimit(resource.RLIMIT_NOFILE)[0]}) allows; raise it with ulimit -n",
+                  file=sys.stderr)
+            args.window = fitting
         outdir = self.outdir = self.output_directory(args)
         if outdir is not None:
             self.forget_earlier_output(targets)
@@ -315,6 +538,9 @@ class _FanOut:
         print(self.summary(outcomes), file=sys.stderr)
         if outdir is not None:
             print(f"{self.prog}: output in {outdir}", file=sys.stderr)
+        if self.stop_reason and self.stop_reason.startswith("interrupted by "):
+            # as a shell reports a command killed by a signal
+            return 128 + int(getattr(signal, self.stop_reason.removeprefix("interrupted by ")))
         return EXIT_OK if all(o.ok for o in outcomes) else EXIT_FAILED
 
 

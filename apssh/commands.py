@@ -18,6 +18,14 @@ from .deferred import Capture, Deferred, StrLikeMixin, render
 
 # remote directory (relative to the login's home) where scripts are copied before they run
 REMOTE_DIR = ".apssh-remote"
+# the name of a run's own directory in REMOTE_DIR: 24 hex digits (secrets.token_hex(12))
+_RUN_DIR_BYTES = 12
+# run directories older than this many days are left-overs of runs cut short (a lost connection):
+# removed by the next RunScript/RunString on that host, in the same remote command
+STALE_RUN_DIR_DAYS = 1
+STALE_RUN_DIR_CLEANUP = (f"find {REMOTE_DIR} -mindepth 1 -maxdepth 1 -type d "
+                         f"-name '{'[0-9a-f]' * (2 * _RUN_DIR_BYTES)}' -mtime +{STALE_RUN_DIR_DAYS - 1} "
+                         f"-exec rm -rf {{}} + >/dev/null 2>&1; ")
 
 __all__ = ["AbstractCommand", "CapturableMixin", "Run", "RunLocalStuff", "RunScript",
            "RunString", "Push", "Pull", "StrLikeMixin", "REMOTE_DIR"]
@@ -271,7 +279,9 @@ class RunLocalStuff(AbstractCommand, CapturableMixin, _StrLikeCommand):
 
     Each run gets its own directory ``~/.apssh-remote/<random>/`` (mode 0700) holding the
     script (mode 0700) and its includes; the directory is removed once the script ends,
-    so that parallel runs never overwrite each other ("Text file busy").
+    so that parallel runs never overwrite each other ("Text file busy").  Directories of
+    such runs left behind (a connection lost mid-run) and older than a day are removed by
+    the next run on that host, within the same remote command.
 
     Args:
         args: the script's arguments (joined with spaces, as with Run).
@@ -331,7 +341,7 @@ class RunLocalStuff(AbstractCommand, CapturableMixin, _StrLikeCommand):
     async def co_run_remote(self, node):
         self._check_includes()
         sftp = await node.sftp_connect_lazy()
-        remote_dir = f"{REMOTE_DIR}/{secrets.token_hex(12)}"
+        remote_dir = f"{REMOTE_DIR}/{secrets.token_hex(_RUN_DIR_BYTES)}"
         await sftp.makedirs(remote_dir, attrs=asyncssh.SFTPAttrs(permissions=0o700))
         remote_path = f"{remote_dir}/{self._basename()}"
         try:
@@ -342,7 +352,7 @@ class RunLocalStuff(AbstractCommand, CapturableMixin, _StrLikeCommand):
             if self.verbose:
                 node.formatter.announce(node.hostname, f"{type(self).__name__}: {command}")
             sink = self._capture_sink()
-            retcod = await node.run(command, stdout_sink=sink,
+            retcod = await node.run(STALE_RUN_DIR_CLEANUP + command, stdout_sink=sink,
                                     **_x11_options(type(self).__name__, self.x11))
             self._store_capture(sink)
             return retcod

@@ -169,8 +169,11 @@ def analyze_target(target: str) -> tuple[bool, list[str]]:
 
     Returns:
         ``(True, [names...])``, or ``(False, [])`` when it cannot be understood (an
-        unreadable file, a bad node set).
+        unreadable file, a bad node set, an empty or blank string: never the current
+        directory).
     """
+    if not split_target_words(target):
+        return False, []
     try:
         if (path := _existing(target, "file")) is not None:
             return True, read_target_file(path)
@@ -192,11 +195,17 @@ def resolve_targets(target_args: list[str], exclude_args: list[str] = ()) -> lis
     def collect(arguments, option):
         found = []
         for argument in arguments:
+            if not split_target_words(argument):
+                raise TargetError(f"{option} {argument!r}: empty target; give a host name, "
+                                  f"user@host:port, a node set such as fit[01-12], or a file of targets")
             ok, names = analyze_target(argument)
             if not ok:
                 _, detail = _explain(argument)
                 raise TargetError(f"{option} {argument!r}: {detail}")
-            found.extend(parse_target(name) for name in names)
+            try:
+                found.extend(parse_target(name) for name in names)
+            except TargetError as exc:
+                raise TargetError(f"{option} {argument!r}: {exc}") from None
         return found
 
     targets = list(dict.fromkeys(collect(target_args, "-t")))

@@ -141,49 +141,49 @@ class ConnectionSampler(threading.Thread):
 
 # ================================================================== targets
 def test_host_port_target_runs_and_prefixes_lines(testbed, capsys):
-    """-t host:port runs the command there; lines are prefixed with the host by default."""
+    """-t host:port runs the command there; lines are prefixed with host:port by default (port not 22)."""
     assert Apssh().main("-t", hp(testbed, "node1"), "echo hello; echo oops >&2") == 0
     captured = capsys.readouterr()
-    assert "127.0.0.11:hello" in out_lines(captured.out)
-    assert "127.0.0.11:oops" in out_lines(captured.err)
+    assert f"{hp(testbed, 'node1')}:hello" in out_lines(captured.out)
+    assert f"{hp(testbed, 'node1')}:oops" in out_lines(captured.err)
 
 
 def test_host_alone_with_port_option(testbed, capsys):
     """-t host uses the port given by -p."""
     node1 = testbed.host("node1")
     assert Apssh().main("-p", str(node1.port), "-t", node1.address, "echo via-p") == 0
-    assert "127.0.0.11:via-p" in out_lines(capsys.readouterr().out)
+    assert f"{hp(testbed, 'node1')}:via-p" in out_lines(capsys.readouterr().out)
 
 
 def test_target_port_wins_over_port_option(testbed, capsys):
     """host:port in the target wins over -p (here a port where nothing listens)."""
     assert Apssh().main("-p", str(free_port("127.0.0.11")), "-t", hp(testbed, "node1"), "echo own-port") == 0
-    assert "127.0.0.11:own-port" in out_lines(capsys.readouterr().out)
+    assert f"{hp(testbed, 'node1')}:own-port" in out_lines(capsys.readouterr().out)
 
 
 def test_user_at_host_target(testbed, capsys):
     """-t user@host:port logs in as that user."""
     assert testbed.second_user, "the CLI tests run as root, with a second user"
     assert Apssh().main("-t", f"{testbed.second_user}@{hp(testbed, 'node1')}", "whoami") == 0
-    assert f"127.0.0.11:{testbed.second_user}" in out_lines(capsys.readouterr().out)
+    assert f"{hp(testbed, 'node1')}:{testbed.second_user}" in out_lines(capsys.readouterr().out)
 
 
 def test_login_option(testbed, capsys):
     """-l sets the login of targets that name no user."""
     assert Apssh().main("-l", testbed.second_user, "-t", hp(testbed, "node1"), "whoami") == 0
-    assert f"127.0.0.11:{testbed.second_user}" in out_lines(capsys.readouterr().out)
+    assert f"{hp(testbed, 'node1')}:{testbed.second_user}" in out_lines(capsys.readouterr().out)
 
 
 def test_user_in_target_wins_over_login_option(testbed, capsys):
     """user@host in the target wins over -l."""
     assert Apssh().main("-l", testbed.second_user, "-t", f"root@{hp(testbed, 'node2')}", "whoami") == 0
-    assert "127.0.0.12:root" in out_lines(capsys.readouterr().out)
+    assert f"{hp(testbed, 'node2')}:root" in out_lines(capsys.readouterr().out)
 
 
 def test_default_login_is_root(testbed, capsys):
     """Without -l nor user@, the login is root."""
     assert Apssh().main("-t", hp(testbed, "node1"), "whoami") == 0
-    assert "127.0.0.11:root" in out_lines(capsys.readouterr().out)
+    assert f"{hp(testbed, 'node1')}:root" in out_lines(capsys.readouterr().out)
 
 
 def test_gateway_arrow_target_goes_through_gateway(testbed, capsys):
@@ -191,7 +191,7 @@ def test_gateway_arrow_target_goes_through_gateway(testbed, capsys):
     before = tunnelled(testbed, "gw1", "node3")
     target = f"root@{hp(testbed, 'gw1')}->{hp(testbed, 'node3')}"
     assert Apssh().main("-t", target, "echo behind-gw") == 0
-    assert "127.0.0.13:behind-gw" in out_lines(capsys.readouterr().out)
+    assert f"{hp(testbed, 'node3')}:behind-gw" in out_lines(capsys.readouterr().out)
     assert tunnelled(testbed, "gw1", "node3") == before + 1
 
 
@@ -199,7 +199,7 @@ def test_gateway_unicode_arrow_target_goes_through_gateway(testbed, capsys):
     """gw→host (unicode arrow) reaches host through gw too."""
     before = tunnelled(testbed, "gw2", "node3")
     assert Apssh().main("-t", f"{hp(testbed, 'gw2')}→{hp(testbed, 'node3')}", "echo arrow") == 0
-    assert "127.0.0.13:arrow" in out_lines(capsys.readouterr().out)
+    assert f"{hp(testbed, 'node3')}:arrow" in out_lines(capsys.readouterr().out)
     assert tunnelled(testbed, "gw2", "node3") == before + 1
 
 
@@ -208,7 +208,7 @@ def test_gateway_chain_target(testbed, capsys):
     gw2_before, node_before = tunnelled(testbed, "gw1", "gw2"), tunnelled(testbed, "gw2", "node4")
     target = f"{hp(testbed, 'gw1')}->{hp(testbed, 'gw2')}->{hp(testbed, 'node4')}"
     assert Apssh().main("-t", target, "echo two-hops") == 0
-    assert "127.0.0.14:two-hops" in out_lines(capsys.readouterr().out)
+    assert f"{hp(testbed, 'node4')}:two-hops" in out_lines(capsys.readouterr().out)
     assert tunnelled(testbed, "gw1", "gw2") == gw2_before + 1
     assert tunnelled(testbed, "gw2", "node4") == node_before + 1
 
@@ -219,7 +219,7 @@ def test_gateway_option(testbed, capsys):
     gw_logins = testbed.count_log(testbed.host("gw1"), "Accepted publickey")
     assert Apssh().main("-g", f"root@{hp(testbed, 'gw1')}", "-t", hp(testbed, "node3"),
                         "-t", hp(testbed, "node4"), "echo via-g") == 0
-    assert {"127.0.0.13:via-g", "127.0.0.14:via-g"} <= set(out_lines(capsys.readouterr().out))
+    assert {f"{hp(testbed, 'node3')}:via-g", f"{hp(testbed, 'node4')}:via-g"} <= set(out_lines(capsys.readouterr().out))
     assert tunnelled(testbed, "gw1", "node3") == before3 + 1
     assert tunnelled(testbed, "gw1", "node4") == before4 + 1
     assert testbed.count_log(testbed.host("gw1"), "Accepted publickey") == gw_logins + 1
@@ -240,7 +240,7 @@ def test_none_arrow_is_direct_despite_gateway_option(testbed, capsys):
     before = tunnelled(testbed, "gw3", "node2")
     assert Apssh().main("-v", "-g", hp(testbed, "gw3"), "-t", f"None->{hp(testbed, 'node2')}", "echo direct") == 0
     captured = capsys.readouterr()
-    assert "127.0.0.12:direct" in out_lines(captured.out)
+    assert f"{hp(testbed, 'node2')}:direct" in out_lines(captured.out)
     assert "127.0.0.12: connected (direct) as root" in captured.err
     assert tunnelled(testbed, "gw3", "node2") == before
 
@@ -282,7 +282,7 @@ def test_node_set_of_unreachable_hosts_folded_in_summary(testbed, capsys):
     """A node set really runs on each host; unreachable ones are folded back in the summary."""
     assert Apssh().main("-p", str(free_port()), "-c", "5", "-t", "127.0.0.[31-33]", "true") == 1
     err = capsys.readouterr().err
-    assert "apssh: 3 targets, 0 ok, 3 unreachable: 127.0.0.[31-33]" in err
+    assert "apssh: 3 targets, 0 ok, 3 unreachable (connection refused): 127.0.0.[31-33]" in err
 
 
 def test_dry_run_does_not_run(testbed, tmp_path, capsys):
@@ -299,7 +299,7 @@ def test_target_file_with_comments(testbed, tmp_path, capsys):
     hosts.write_text(f"# my nodes\n{hp(testbed, 'node1')}   # first\n\n{hp(testbed, 'node2')}\n")
     assert Apssh().main("-t", str(hosts), "echo from-file") == 0
     assert sorted(line for line in out_lines(capsys.readouterr().out) if "from-file" in line) == [
-        "127.0.0.11:from-file", "127.0.0.12:from-file"]
+        f"{hp(testbed, 'node1')}:from-file", f"{hp(testbed, 'node2')}:from-file"]
 
 
 def test_target_directory(testbed, tmp_path, capsys):
@@ -310,7 +310,7 @@ def test_target_directory(testbed, tmp_path, capsys):
         (directory / hp(testbed, name)).write_text("0\n")
     assert Apssh().main("-t", str(directory), "echo from-dir") == 0
     assert sorted(line for line in out_lines(capsys.readouterr().out) if "from-dir" in line) == [
-        "127.0.0.11:from-dir", "127.0.0.13:from-dir"]
+        f"{hp(testbed, 'node1')}:from-dir", f"{hp(testbed, 'node3')}:from-dir"]
 
 
 def test_target_file_looked_up_in_apssh_dir(testbed, apssh_dir, tmp_path, monkeypatch, capsys):
@@ -318,7 +318,7 @@ def test_target_file_looked_up_in_apssh_dir(testbed, apssh_dir, tmp_path, monkey
     (apssh_dir / "mynodes").write_text(f"{hp(testbed, 'node2')}\n")
     monkeypatch.chdir(tmp_path)
     assert Apssh().main("-t", "mynodes", "echo from-apssh-dir") == 0
-    assert "127.0.0.12:from-apssh-dir" in out_lines(capsys.readouterr().out)
+    assert f"{hp(testbed, 'node2')}:from-apssh-dir" in out_lines(capsys.readouterr().out)
 
 
 def test_target_directory_looked_up_in_apssh_dir(testbed, apssh_dir, tmp_path, monkeypatch, capsys):
@@ -327,7 +327,7 @@ def test_target_directory_looked_up_in_apssh_dir(testbed, apssh_dir, tmp_path, m
     (apssh_dir / "alive" / hp(testbed, "node4")).write_text("0\n")
     monkeypatch.chdir(tmp_path)
     assert Apssh().main("-t", "alive", "echo from-apssh-subdir") == 0
-    assert "127.0.0.14:from-apssh-subdir" in out_lines(capsys.readouterr().out)
+    assert f"{hp(testbed, 'node4')}:from-apssh-subdir" in out_lines(capsys.readouterr().out)
 
 
 def test_long_target_string_is_a_list(capsys):
@@ -345,7 +345,7 @@ def test_duplicates_removed(testbed, capsys):
     target = hp(testbed, "node1")
     assert Apssh().main("-t", target, "-t", f"{target} {target}", "echo once") == 0
     captured = capsys.readouterr()
-    assert out_lines(captured.out).count("127.0.0.11:once") == 1
+    assert out_lines(captured.out).count(f"{hp(testbed, 'node1')}:once") == 1
     assert "apssh: 1 targets, 1 ok" in captured.err
 
 
@@ -366,7 +366,7 @@ def test_exclude_when_running(testbed, capsys):
     assert Apssh().main("-t", hp(testbed, "node1"), "-t", hp(testbed, "node2"), "-x", "127.0.0.12",
                         "echo kept") == 0
     captured = capsys.readouterr()
-    assert [line for line in out_lines(captured.out) if "kept" in line] == ["127.0.0.11:kept"]
+    assert [line for line in out_lines(captured.out) if "kept" in line] == [f"{hp(testbed, 'node1')}:kept"]
     assert "apssh: 1 targets, 1 ok" in captured.err
 
 
@@ -387,13 +387,13 @@ def test_ipv6_target_listed(capsys):
 def test_double_dash_before_command(testbed, capsys):
     """apssh -t host -- cmd -opt: the -- only ends the options, it is not part of the command."""
     assert Apssh().main("-t", hp(testbed, "node1"), "--", "ls", "-d", "/") == 0
-    assert "127.0.0.11:/" in out_lines(capsys.readouterr().out)
+    assert f"{hp(testbed, 'node1')}:/" in out_lines(capsys.readouterr().out)
 
 
 def test_options_after_command_belong_to_it(testbed, capsys):
     """Everything after the command (here -t and -l) is passed to the remote command."""
     assert Apssh().main("-t", hp(testbed, "node1"), "echo", "-t", "x", "-l") == 0
-    assert "127.0.0.11:-t x -l" in out_lines(capsys.readouterr().out)
+    assert f"{hp(testbed, 'node1')}:-t x -l" in out_lines(capsys.readouterr().out)
 
 
 # ================================================================== connection options
@@ -409,14 +409,14 @@ def test_key_option_repeatable(testbed, wrong_key, capsys):
     """-k is repeatable: with a refused key and a good one, the good one gets in."""
     assert Apssh().main("-k", str(wrong_key), "-k", str(testbed.client_key), "-t", hp(testbed, "node1"),
                         "echo keyed") == 0
-    assert "127.0.0.11:keyed" in out_lines(capsys.readouterr().out)
+    assert f"{hp(testbed, 'node1')}:keyed" in out_lines(capsys.readouterr().out)
 
 
 def test_key_option_missing_file_clear_message(testbed, capsys):
-    """-k with a path that does not exist: a one-line message naming it, exit 1, no traceback."""
-    assert Apssh().main("-k", "/nonexistent/key", "-t", hp(testbed, "node1"), "true") == 1
+    """-k with a path that does not exist: a usage error (exit 2) naming it, no traceback."""
+    assert Apssh().main("-k", "/nonexistent/key", "-t", hp(testbed, "node1"), "true") == 2
     err = capsys.readouterr().err
-    assert "apssh: key file not found: /nonexistent/key" in err
+    assert "apssh: -k/--key: key file not found: /nonexistent/key" in err
     assert "Traceback" not in err
 
 
@@ -444,7 +444,7 @@ def test_ok_if_no_key_lets_ssh_config_supply_the_key(testbed, key_moved_away, ss
     """-K: a key that only ~/.ssh/config names (IdentityFile) is used, and the command runs."""
     ssh_config_file.write_text(f"Host *\n    IdentityFile {key_moved_away}\n")
     assert Apssh().main("-K", "-t", hp(testbed, "node1"), "echo config-key") == 0
-    assert "127.0.0.11:config-key" in out_lines(capsys.readouterr().out)
+    assert f"{hp(testbed, 'node1')}:config-key" in out_lines(capsys.readouterr().out)
 
 
 def test_connect_timeout_on_silent_server(capsys):
@@ -456,7 +456,7 @@ def test_connect_timeout_on_silent_server(capsys):
         assert Apssh().main("-c", "0.3", "-t", f"127.0.0.1:{port}", "true") == 1
     err = capsys.readouterr().err
     assert "no answer within 0.3s" in err
-    assert f"1 unreachable: 127.0.0.1:{port}" in err
+    assert f"1 unreachable (no answer): 127.0.0.1:{port}" in err
 
 
 def test_window_bounds_open_connections(testbed, capsys):
@@ -505,7 +505,7 @@ def test_host_key_policy_strict_refuses_unknown_host(testbed, fresh_home, capsys
     captured = capsys.readouterr()
     assert "strict" in captured.err
     assert "1 unreachable" in captured.err
-    assert "127.0.0.11:no" not in captured.out
+    assert f"{hp(testbed, 'node1')}:no" not in captured.out
     assert (fresh_home / ".ssh" / "known_hosts").read_text() == ""
 
 
@@ -513,7 +513,7 @@ def test_host_key_policy_strict_accepts_known_host(testbed, fresh_home, capsys):
     """--host-key-policy strict: a host listed in known_hosts is reached."""
     testbed.write_known_hosts(fresh_home / ".ssh" / "known_hosts")
     assert Apssh().main("--host-key-policy", "strict", "-t", hp(testbed, "node1"), "echo known") == 0
-    assert "127.0.0.11:known" in out_lines(capsys.readouterr().out)
+    assert f"{hp(testbed, 'node1')}:known" in out_lines(capsys.readouterr().out)
 
 
 def test_host_key_policy_accept_new_refuses_changed_key(testbed, fresh_home, capsys):
@@ -529,7 +529,7 @@ def test_host_key_policy_ignore_accepts_changed_key(testbed, fresh_home, capsys)
     node1, node2 = testbed.host("node1"), testbed.host("node2")
     (fresh_home / ".ssh" / "known_hosts").write_text(f"[{node1.address}]:{node1.port} {node2.host_key_line}\n")
     assert Apssh().main("--host-key-policy", "ignore", "-t", hp(testbed, "node1"), "echo ignored") == 0
-    assert "127.0.0.11:ignored" in out_lines(capsys.readouterr().out)
+    assert f"{hp(testbed, 'node1')}:ignored" in out_lines(capsys.readouterr().out)
 
 
 def test_host_key_policy_unknown_value_is_usage_error(testbed, capsys):
@@ -548,7 +548,7 @@ def test_raw_format(testbed, capsys):
 def test_time_colon_format(testbed, capsys):
     """-tc prefixes lines with the time and the host."""
     assert Apssh().main("-tc", "-t", hp(testbed, "node1"), "echo timed") == 0
-    assert any(re.fullmatch(r"\d\d-\d\d-\d\d:127\.0\.0\.11:timed", line)
+    assert any(re.fullmatch(rf"\d\d-\d\d-\d\d:{re.escape(hp(testbed, 'node1'))}:timed", line)
                for line in out_lines(capsys.readouterr().out))
 
 
@@ -621,12 +621,12 @@ def test_mark_ok_and_failed(testbed, tmp_path, capsys):
     assert (outdir / "1failed" / node2).read_text().strip() == "3"
 
 
-def test_mark_unreachable_holds_none(testbed, tmp_path, capsys):
-    """-m: an unreachable target gets DIR/1failed/<target> holding None."""
+def test_mark_unreachable_holds_the_cause(testbed, tmp_path, capsys):
+    """-m: an unreachable target gets DIR/1failed/<target> saying why (not None)."""
     outdir = tmp_path / "marks"
     dead = f"127.0.0.31:{free_port('127.0.0.31')}"
     assert Apssh().main("-m", "-o", str(outdir), "-t", dead, "true") == 1
-    assert (outdir / "1failed" / dead).read_text().strip() == "None"
+    assert (outdir / "1failed" / dead).read_text() == "unreachable: connection refused\n"
 
 
 def test_mark_with_date_time_dir(testbed, tmp_path, monkeypatch, capsys):
@@ -643,7 +643,7 @@ def test_mark_dir_reused_as_targets(testbed, tmp_path, capsys):
     Apssh().main("-m", "-o", str(outdir), "-t", hp(testbed, "node1"), "-t", hp(testbed, "node2"), FAIL_ON_NODE2)
     capsys.readouterr()
     assert Apssh().main("-t", str(outdir / "0ok"), "echo again") == 0
-    assert [line for line in out_lines(capsys.readouterr().out) if "again" in line] == ["127.0.0.11:again"]
+    assert [line for line in out_lines(capsys.readouterr().out) if "again" in line] == [f"{hp(testbed, 'node1')}:again"]
 
 
 def test_mark_without_out_dir_is_usage_error(testbed, capsys):
@@ -678,8 +678,8 @@ def test_script_file_with_includes(testbed, tmp_path, capsys):
     data.write_text("included-line\n")
     assert Apssh().main("-s", "-i", str(data), "-t", hp(testbed, "node1"), str(script), "A", "B") == 0
     lines = out_lines(capsys.readouterr().out)
-    assert "127.0.0.11:args=A,B" in lines
-    assert "127.0.0.11:included-line" in lines
+    assert f"{hp(testbed, 'node1')}:args=A,B" in lines
+    assert f"{hp(testbed, 'node1')}:included-line" in lines
 
 
 def test_script_inline_body(testbed, capsys):
@@ -687,8 +687,8 @@ def test_script_inline_body(testbed, capsys):
     body = '#!/bin/sh\necho "inline-$1"\necho "second line"\n'
     assert Apssh().main("-s", "-t", hp(testbed, "node2"), body, "ARG") == 0
     lines = out_lines(capsys.readouterr().out)
-    assert "127.0.0.12:inline-ARG" in lines
-    assert "127.0.0.12:second line" in lines
+    assert f"{hp(testbed, 'node2')}:inline-ARG" in lines
+    assert f"{hp(testbed, 'node2')}:second line" in lines
 
 
 def test_script_exit_code_counts(testbed, tmp_path, capsys):
@@ -737,7 +737,7 @@ def test_summary_names_failed_and_unreachable(testbed, capsys):
     assert Apssh().main("-t", hp(testbed, "node2"), "-t", f"127.0.0.[31-33]:{port}", FAIL_ON_NODE2) == 1
     err = capsys.readouterr().err
     assert (f"apssh: 4 targets, 0 ok, 1 failed: {hp(testbed, 'node2')}, "
-            f"3 unreachable: 127.0.0.[31-33]:{port}") in err
+            f"3 unreachable (connection refused): 127.0.0.[31-33]:{port}") in err
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -792,7 +792,7 @@ def test_console_script_apssh(testbed, tmp_path):
     result = subprocess.run([str(VENV_BIN / "apssh"), "-t", hp(testbed, "node1"), "echo", "from-script"],
                             capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "127.0.0.11:from-script" in out_lines(result.stdout)
+    assert f"{hp(testbed, 'node1')}:from-script" in out_lines(result.stdout)
     assert "apssh: 1 targets, 1 ok" in result.stderr
 
 

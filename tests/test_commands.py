@@ -25,7 +25,7 @@ from apssh import (
     SshNode,
     Variables,
 )
-from apssh.commands import REMOTE_DIR
+from apssh.commands import REMOTE_DIR, STALE_RUN_DIR_CLEANUP
 
 # a copy directory: ~/.apssh-remote/<random hex>
 COPY_DIR = re.compile(r"/\.apssh-remote/([0-9a-f]{16,})$")
@@ -343,7 +343,9 @@ def test_runstring_verbose_does_not_change_what_runs(testbed):
                            commands=RunString(body, "a", remote_name="same.sh")))
     assert run_jobs(SshJob(known_node(testbed, "node1", formatter=loud),
                            commands=RunString(body, "a", remote_name="same.sh", verbose=True)))
-    assert without_random(loud.commands) == without_random(quiet.commands) == [".apssh-remote/RANDOM/same.sh a"]
+    # the same command line, after the clean-up of stale copy directories that every copied script runs
+    assert without_random(loud.commands) == without_random(quiet.commands) == [
+        STALE_RUN_DIR_CLEANUP + ".apssh-remote/RANDOM/same.sh a"]
     assert without_random(loud.stdout()) == without_random(quiet.stdout()) == [".apssh-remote/RANDOM/same.sh a\n"]
     assert len(loud.announces) == 1 and "same.sh" in loud.announces[0]
     assert quiet.announces == []

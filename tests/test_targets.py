@@ -276,3 +276,77 @@ def test_fold_empty():
 def test_analyze_ipv6_with_port_is_not_a_node_set():
     """[v6addr]:port is one target, not a (bad) node set."""
     assert analyze_target("root@[::1]:2222 fit01") == (True, ["root@[::1]:2222", "fit01"])
+
+
+# ---------------------------------------------------------------- properties (hypothesis)
+from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+LABEL = st.from_regex(r"[a-z][a-z0-9-]{0,8}", fullmatch=True)
+HOSTNAME = st.one_of(
+    st.lists(LABEL, min_size=1, max_size=3).map(".".join),
+    st.ip_addresses(v=4).map(str),
+    st.ip_addresses(v=6).map(str),
+)
+USERNAME = st.none() | st.from_regex(r"[a-z_][a-z0-9_-]{0,8}", fullmatch=True)
+PORT = st.none() | st.integers(1, 65535)
+
+
+@st.composite
+def targets(draw, depth: int = 2) -> Target:
+    """Any Target: a login, behind 0 to ``depth`` gateways, or reached directly (None->)."""
+    gateway = draw(targets(depth - 1)) if depth and draw(st.booleans()) else None
+    host, user, port = draw(HOSTNAME), draw(USERNAME), draw(PORT)
+    gateway = None if gateway is None else Target(gateway.hostname, gateway.username, gateway.port, gateway.gateway)
+    direct = gateway is None and draw(st.booleans())
+    return Target(host, user, port, gateway=gateway, direct=direct)
+
+
+@given(targets())
+def test_property_target_text_parses_back(target):
+    """Any target printed as -L prints it parses back to the same target."""
+    assert parse_target(str(target)) == target
+
+
+@given(st.lists(targets(), min_size=1, max_size=6), st.lists(st.sampled_from([" ", "\t", "\n", ",", " , "]),
+                                                            min_size=6, max_size=6))
+def test_property_separators_do_not_matter(items, separators):
+    """Targets joined by any mix of spaces, tabs, newlines and commas are read back in order."""
+    text = "".join(str(t) + sep for t, sep in zip(items, separators, strict=False))
+    assert [parse_target(word) for word in expand_words(text)] == items
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=40))
+def test_property_any_text_is_targets_or_a_target_error(tmp_path, monkeypatch, text):
+    """Whatever -t holds, resolve_targets returns targets or raises TargetError naming -t
+    (run in an empty directory: a file of that name would be read as a target list)."""
+    monkeypatch.chdir(tmp_path)
+    try:
+        resolved = resolve_targets([text])
+    except TargetError as exc:
+        assert str(exc).startswith("-t ")
+    else:
+        assert all(isinstance(target, Target) for target in resolved)
+        # no target at all only from an (empty) directory or file of targets, such as ~
+        assert resolved or Path(text.strip()).expanduser().exists()
+
+
+NODE_NAMES = st.lists(
+    st.tuples(st.sampled_from(["fit", "node", "n-", "rack1-", ""]), st.integers(0, 300), st.sampled_from([1, 2, 3]))
+    .map(lambda t: f"{t[0]}{t[1]:0{t[2]}d}" if t[0] else f"h{t[1]}"),
+    min_size=1, max_size=40)
+
+
+@given(NODE_NAMES)
+def test_property_fold_expands_back_to_the_same_names(names_list):
+    """A node set folded for the summary expands back (as a -t) to exactly the names folded."""
+    assert sorted(set(expand_words(fold(names_list)))) == sorted(set(names_list))
+
+
+@given(st.lists(targets(depth=0), min_size=1, max_size=10))
+def test_property_fold_of_logins_expands_back(items):
+    """Logins with user@ and :port, folded as the summary does, expand back to the same logins."""
+    logins = [target.login() for target in items]
+    assume(all(":" not in target.hostname for target in items))  # IPv6 addresses are listed apart
+    assert sorted(set(expand_words(fold(logins)))) == sorted(set(logins))

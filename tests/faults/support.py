@@ -9,3 +9,30 @@ def hp(testbed: Testbed, name: str) -> str:
     """``address:port`` of testbed host ``name``, as a -t target."""
     host = testbed.host(name)
     return f"{host.address}:{host.port}"
+
+
+def session_tree(testbed: Testbed, pattern: str) -> list:
+    """The server side of the SSH session running the remote process matching ``pattern``: every
+    process from the per-connection sshd down to that process (the listener excluded)."""
+    import psutil
+
+    listeners = {host.pid for host in testbed.hosts}
+    (leaf,) = testbed.remote_processes(pattern)
+    tree = [leaf]
+    parent = leaf.parent()
+    while parent is not None and parent.pid not in listeners and parent.pid != 1:
+        tree.append(parent)
+        parent = parent.parent()
+    assert parent is not None and parent.pid in listeners, "the session is not served by a testbed sshd"
+    return [proc for proc in tree if isinstance(proc, psutil.Process)]
+
+
+def signal_all(processes: list, signum: int) -> None:
+    """Send ``signum`` to each of ``processes`` (those already gone are skipped)."""
+    import psutil
+
+    for proc in processes:
+        try:
+            proc.send_signal(signum)
+        except psutil.NoSuchProcess:
+            pass

@@ -14,6 +14,9 @@ from helpers import known_node
 
 from apssh import Capture, Deferred, Run, SshJob, Variables, YamlLoader
 
+# a run that takes longer has hung (generous: the test machine may be heavily loaded)
+HANG_BOUND = 120
+
 HOSTILE = {
     "semicolon": "a; touch {mark}",
     "newline": "a\ntouch {mark}\nb",
@@ -37,7 +40,7 @@ def test_quoted_capture_arrives_intact_and_runs_nothing(testbed, hostile):
     value, mark, source, out = hostile
     env = Variables()
     node = known_node(testbed, "node1")
-    scheduler = Scheduler(timeout=30)
+    scheduler = Scheduler(timeout=HANG_BOUND)
     first = SshJob(node, commands=Run(f"cat {source}", capture=Capture("v", env)), scheduler=scheduler)
     SshJob(node, commands=Run(Deferred(f"printf %s {{{{ v | quote }}}} > {out}", env)),
            required=first, scheduler=scheduler)
@@ -74,7 +77,7 @@ def test_quoted_capture_in_yaml_arrives_intact_and_runs_nothing(testbed, hostile
                 command: printf %s {{{{ v | quote }}}} > {out}
         """))
     scheduler = YamlLoader(path).load()
-    scheduler.timeout = 30
+    scheduler.timeout = HANG_BOUND
     assert scheduler.run()
     assert out.read_text() == value
     assert not mark.exists()
