@@ -82,6 +82,7 @@ def test_every_host_answers_through_the_library_with_one_connection_each(testbed
 
     assert scheduler.run() is True
 
-    assert sorted(formatter.stdout()) == sorted([f"first {a}\n" for a in ADDRESSES] + [f"second {a}\n" for a in ADDRESSES])
+    expected = [f"first {a}\n" for a in ADDRESSES] + [f"second {a}\n" for a in ADDRESSES]
+    assert sorted(formatter.stdout()) == sorted(expected)
     after = accepted(testbed, many_hosts)
     assert {address: after[address] - before[address] for address in after} == dict.fromkeys(ADDRESSES, 1)
