@@ -36,45 +36,41 @@ def test_same_address_behind_two_gateways_is_two_nodes(testbed, arun):
     assert testbed.count_log(testbed.host("gw2"), f"target {node1.address} port {node1.port}") >= 1
 
 
-def nodes_behind_jump(testbed, config, **kwds):
-    return [SshNode(host.address, port=host.port, ssh_config=config, known_hosts=testbed.all_known_hosts,
-                    formatter=RecordingFormatter(), **kwds) for host in testbed.nodes[:2]]
-
-
-def test_proxyjump_gateway_is_shared_by_nodes_with_the_same_options(testbed, arun, tmp_path):
-    """Two nodes whose ssh config jumps through gw3, same options: one connection to gw3."""
+def jump_config(testbed, tmp_path):
+    """An ssh config where node1 and node2 jump through gw3; returns it and gw3."""
     config = tmp_path / "config"
     gw = testbed.host("gw3")
     config.write_text(f"Host {testbed.nodes[0].address} {testbed.nodes[1].address}\n"
                       f"    ProxyJump {testbed.user}@{gw.address}:{gw.port}\n"
                       f"Host *\n    User {testbed.user}\n    IdentityFile {testbed.client_key}\n")
-    nodes = nodes_behind_jump(testbed, config)
+    return config, gw
+
+
+def node_behind_jump(testbed, config, index, **kwds):
+    host = testbed.nodes[index]
+    return SshNode(host.address, port=host.port, ssh_config=config, known_hosts=testbed.all_known_hosts,
+                   formatter=RecordingFormatter(), **kwds)
+
+
+async def run_both(nodes):
+    statuses = await asyncio.gather(*(node.run("true") for node in nodes))
+    await asyncio.gather(*(node.close() for node in nodes))
+    return statuses
+
+
+def test_proxyjump_gateway_is_shared_by_nodes_with_the_same_options(testbed, arun, tmp_path):
+    """Two nodes whose ssh config jumps through gw3, same options: one connection to gw3."""
+    config, gw = jump_config(testbed, tmp_path)
+    nodes = [node_behind_jump(testbed, config, index) for index in (0, 1)]
     before = accepted(testbed, gw)
-
-    async def main():
-        statuses = await asyncio.gather(*(node.run("true") for node in nodes))
-        await asyncio.gather(*(node.close() for node in nodes))
-        return statuses
-
-    assert arun(main()) == [0, 0]
+    assert arun(run_both(nodes)) == [0, 0]
     assert accepted(testbed, gw) - before == 1
 
 
 def test_proxyjump_gateway_is_not_shared_between_different_options(testbed, arun, tmp_path):
     """Same ProxyJump, different options (connect timeout): each node has its own gateway connection."""
-    config = tmp_path / "config"
-    gw = testbed.host("gw3")
-    config.write_text(f"Host {testbed.nodes[0].address} {testbed.nodes[1].address}\n"
-                      f"    ProxyJump {testbed.user}@{gw.address}:{gw.port}\n"
-                      f"Host *\n    User {testbed.user}\n    IdentityFile {testbed.client_key}\n")
-    first = nodes_behind_jump(testbed, config, timeout=20)[0]
-    second = nodes_behind_jump(testbed, config, timeout=25)[1]
+    config, gw = jump_config(testbed, tmp_path)
+    nodes = [node_behind_jump(testbed, config, 0, timeout=20), node_behind_jump(testbed, config, 1, timeout=25)]
     before = accepted(testbed, gw)
-
-    async def main():
-        statuses = await asyncio.gather(first.run("true"), second.run("true"))
-        await asyncio.gather(first.close(), second.close())
-        return statuses
-
-    assert arun(main()) == [0, 0]
+    assert arun(run_both(nodes)) == [0, 0]
     assert accepted(testbed, gw) - before == 2
