@@ -4,7 +4,8 @@ A :class:`Hop` is one SSH connection of the running event loop, shared by every 
 that names the same hop chain with the same options (two SshNode objects for one host share
 it; one private address behind two different gateways is two hops). Its *holders* are the
 jobs using it, the run they belong to while more of its jobs are to come, the hops reached
-through it, and direct users; it closes when the last holder lets go, unless kept open.
+through it, and SshProxy objects used by hand (until their ``close()``); it closes when the
+last holder lets go, unless kept open (``keep_connection``).
 
 Concurrent connects share one attempt; a failed attempt is remembered for one connect
 timeout, so the nodes queued behind a silent or refusing gateway fail at once with its error
@@ -28,16 +29,6 @@ from . import _runs
 RESERVED_SESSIONS = 2
 # a close that takes longer than this is cut short
 CLOSE_TIMEOUT_SECONDS = 3.0
-
-
-class _Direct:
-    """Holder for use outside any job (``node.run()`` called by hand): until ``close()``."""
-
-    def __repr__(self) -> str:
-        return "DIRECT"
-
-
-DIRECT = _Direct()
 
 
 class Hop:
@@ -232,8 +223,3 @@ def _forget(hop: Hop) -> None:
         return
     if hops.get(hop.key) is hop:
         del hops[hop.key]
-
-
-def open_hops() -> list[Hop]:
-    """Hops with an open connection in the running loop (figures and tests)."""
-    return [hop for hop in _hops_of_loop().values() if hop.is_open()]

@@ -104,6 +104,17 @@ def kill_sshd_sessions(testbed, host) -> None:
             pass
 
 
+async def run_while(testbed, node, command: str, hurt) -> object:
+    """Run ``command`` on ``node``; once it runs remotely, call ``hurt()``; return its status."""
+    task = asyncio.ensure_future(node.run(command))
+    while not testbed.remote_processes(command) and not task.done():
+        await asyncio.sleep(0.05)
+    hurt()
+    status = await task
+    await node.close()
+    return status
+
+
 def test_connection_lost_sets_failure_reason(testbed, arun):
     """A server whose session processes die while a command runs: run() returns None,
     failure_reason says the connection was lost, and the formatter got it as an event."""
@@ -111,17 +122,9 @@ def test_connection_lost_sets_failure_reason(testbed, arun):
     node = SshNode(host.address, port=host.port, username=testbed.user,
                    known_hosts=testbed.base / "known_hosts_faults", formatter=RecordingFormatter())
 
-    async def main():
-        task = asyncio.ensure_future(node.run("sleep 31"))
-        while not testbed.remote_processes("sleep 31") and not task.done():
-            await asyncio.sleep(0.05)
-        kill_sshd_sessions(testbed, host)
-        status = await task
-        await node.close()
-        return status
-
     try:
-        assert arun(main(), timeout=60) is None
+        assert arun(run_while(testbed, node, "sleep 31", lambda: kill_sshd_sessions(testbed, host)),
+                    timeout=60) is None
     finally:
         testbed.stop_server(host)
     assert node.failure_reason and "connection" in node.failure_reason
@@ -140,19 +143,13 @@ def test_server_not_answering_keepalives_is_reported(testbed, arun):
                    formatter=RecordingFormatter())
     frozen: list[int] = []
 
-    async def main():
-        task = asyncio.ensure_future(node.run("sleep 32"))
-        while not testbed.remote_processes("sleep 32") and not task.done():
-            await asyncio.sleep(0.05)
+    def freeze():
         for pid in testbed.sshd_pids(host) - {host.pid}:
             os.kill(pid, signal.SIGSTOP)
             frozen.append(pid)
-        status = await task
-        await node.close()
-        return status
 
     try:
-        assert arun(main(), timeout=60) is None
+        assert arun(run_while(testbed, node, "sleep 32", freeze), timeout=60) is None
     finally:
         for pid in frozen:
             try:
