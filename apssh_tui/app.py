@@ -16,6 +16,7 @@ from textual.widgets import Footer, Header, Log, TabbedContent, TabPane
 from .core.states import PROBLEM_STATES
 from .widgets.confirm import ConfirmScreen
 from .widgets.details import JobDetails
+from .widgets.graph import GraphView
 from .widgets.help import HelpScreen
 from .widgets.jobs import JobsTable
 from .widgets.output import OutputPane
@@ -45,7 +46,8 @@ class ActionsProvider(Provider):
 
 def all_bindings() -> list[Binding]:
     """Every binding of the app and its panes (their ids are what a keymap file names)."""
-    return list(ApsshTui.BINDINGS) + list(JobsTable.BINDINGS) + list(ServicesTable.BINDINGS)
+    return (list(ApsshTui.BINDINGS) + list(JobsTable.BINDINGS) + list(ServicesTable.BINDINGS)
+            + list(GraphView.BINDINGS))
 
 
 class ApsshTui(App):
@@ -79,6 +81,7 @@ class ApsshTui(App):
         Binding("2", "tab('output')", "Output", show=False, id="app.tab_output"),
         Binding("3", "tab('topology')", "Topology", show=False, id="app.tab_topology"),
         Binding("4", "tab('services')", "Services", show=False, id="app.tab_services"),
+        Binding("5", "tab('graph')", "Graph", show=False, id="app.tab_graph"),
         Binding("f1", "help", "Help", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
@@ -111,6 +114,8 @@ class ApsshTui(App):
             with TabPane("Services", id="services"):
                 yield ServicesTable(self.session.services, id="services-table")
                 yield Log(id="service-log", max_lines=2000)
+            with TabPane("Graph", id="graph"):
+                yield GraphView(self.session.model, id="graph-view")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -119,6 +124,8 @@ class ApsshTui(App):
         self.summary = self.query_one(RunSummary)
         self.output = self.query_one(OutputPane)
         self.topology = self.query_one(TopologyTree)
+        self.graph = self.query_one(GraphView)
+        self.session.model.subscribe(lambda record: self.graph.mark_dirty())
         self.session.model.subscribe(lambda record: self.jobs_table.mark_dirty(record.key))
         self.session.connections.subscribe(lambda connection: self.topology.mark_dirty(connection.key))
         if self.replay:
@@ -136,6 +143,7 @@ class ApsshTui(App):
         self.summary.refresh_summary()
         self.output.poll()
         self.topology.refresh_labels()
+        self.graph.refresh_states()
         now = time.monotonic()
         if not self.replay and self.session.runner.running and now - self._last_save >= SAVE_SECONDS:
             # the record stays current while jobs run: a crash or a kill loses at most this much
@@ -160,6 +168,19 @@ class ApsshTui(App):
 
     def on_jobs_table_selected(self, message: JobsTable.Selected) -> None:
         self.details.show(message.key, self.jobs_table.groups.get(message.key))
+        self.graph.select_job(message.key)
+
+    def on_graph_view_selected(self, message: GraphView.Selected) -> None:
+        """The jobs table follows the graph's selection (a folded row stands for its members)."""
+        table, key = self.jobs_table, message.key
+        if key in table.groups and key not in table.folded_groups:
+            key = table.groups[key].members[0].key
+        elif key in table.group_of and table.group_of[key].key in table.folded_groups:
+            key = table.group_of[key].key
+        if key in table.groups:
+            table.move_cursor(row=table.get_row_index(key))
+        elif key in self.session.model.records:
+            table.select(key)
 
     # -- running
     def _launch(self, coroutine_function, description: str) -> None:
@@ -223,7 +244,8 @@ class ApsshTui(App):
         # a late call for a tab left since must not focus it: focusing activates its pane again
         if not self.screen_stack or self.query_one(TabbedContent).active != tab:
             return
-        focus = {"jobs": JobsTable, "output": OutputPane, "topology": TopologyTree, "services": ServicesTable}
+        focus = {"jobs": JobsTable, "output": OutputPane, "topology": TopologyTree, "services": ServicesTable,
+                 "graph": GraphView}
         widget = self.query_one(focus[tab])
         (widget.log_widget if tab == "output" else widget).focus()
 
