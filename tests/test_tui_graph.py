@@ -247,3 +247,55 @@ def test_graph_without_dot_says_what_to_install(testbed, arun, tmp_path, monkeyp
     drive(arun, app, body)
 
     assert seen["text"] == ["the graph view needs graphviz's dot: install graphviz (apt-get install graphviz)"]
+
+
+def test_export_graph_in_a_replay_labels_jobs_by_id_with_state_colours(testbed, arun, tmp_path):
+    """'e' in a replay writes graph.dot/.svg/.png of the recorded jobs: id, label, state, state colour."""
+    from apssh_tui.core.replay import ReplaySession
+
+    session = tui_session(testbed, tmp_path, record_base=tmp_path / "runs")
+    assert arun(session.run()) is False
+    app = ApsshTui(ReplaySession(session.record_dir))
+    graph = session.record_dir / "graph"
+
+    async def body(pilot):
+        await pilot.press("e")
+        assert await until(lambda: graph.with_suffix(".png").is_file(), pilot=pilot)
+        await pilot.pause(0.2)
+
+    drive(arun, app, body)
+
+    dot = graph.with_suffix(".dot").read_text()
+    assert '"check" [label="check\\ncheck flag\\n' in dot and '\\nfailed", fillcolor="tomato"];' in dot
+    assert '"probe-node1" -> "check";' in dot and '"check" -> "report";' in dot
+    assert graph.with_suffix(".svg").read_text().lstrip().startswith(("<?xml", "<svg"))
+
+
+def test_jobs_table_highlights_upstream_and_downstream_and_says_what_a_job_waits_for(testbed, arun, tmp_path):
+    """Selecting 'check' marks the probes (upstream) and 'report' (downstream); while 'check' runs,
+    'report' says it waits for it."""
+    from apssh_tui.widgets.jobs import RELATED_STYLES
+
+    app = ApsshTui(tui_session(testbed, tmp_path))
+    seen = {}
+
+    def styles():
+        table = app.jobs_table
+        return {record.key: str(table.get_cell(record.key, "job").style) for record in table.visible_records()}
+
+    async def body(pilot):
+        app.jobs_table.select("check")
+        await pilot.pause(0.25)
+        seen["styles"] = styles()
+        await pilot.press("s")
+        assert await until(lambda: app.session.model["report"].state.value == "waiting"
+                           and str(app.jobs_table.get_cell("report", "requires")).startswith("waits for"),
+                           pilot=pilot)
+        seen["waiting"] = str(app.jobs_table.get_cell("report", "requires"))
+        assert await until(lambda: app.last_result is not None and not app.session.runner.running, pilot=pilot)
+
+    drive(arun, app, body)
+
+    up, down = RELATED_STYLES["up"], RELATED_STYLES["down"]
+    assert seen["styles"] == {"probe-node1": up, "probe-node2": up, "probe-node3": up, "check": "", "report": down}
+    assert seen["waiting"] == "waits for check"

@@ -36,6 +36,7 @@ ZOOMS = {
 STATE_GLYPHS = {
     JobState.IDLE: "○", JobState.WAITING: "◌", JobState.RUNNING: "●", JobState.DONE: "✓",
     JobState.FAILED: "✗", JobState.UNREACHABLE: "✗", JobState.TIMED_OUT: "✗", JobState.ABORTED: "⊘",
+    JobState.SKIPPED: "–",
 }
 # room kept in a group's box for its live counts ("100 unreachable")
 _COUNT_ROOM = 16
