@@ -25,6 +25,7 @@ from apssh.sshjob import SshJob
 from apssh.sshproxy import SshConnectError
 from apssh.topology import co_close_ssh_in_scheduler
 
+from .jobs_bridge import replace_co_run, reset_for_another_run, unfinished_task
 from .output import JobFormatter, OutputStore
 from .states import PROBLEM_STATES, JobRecord, JobState, StateModel
 
@@ -106,7 +107,7 @@ class Runner:
                          error=f"exit code {result}" if failed and isinstance(job, SshJob) else "")
             return result
 
-        job.co_run = co_run
+        replace_co_run(job, co_run)
 
     def _finish(self, record: JobRecord, state: JobState, **fields) -> None:
         self.model.set_state(record, state, ended=time.time(), **fields)
@@ -214,8 +215,7 @@ class Runner:
 
     async def _tidy(self, planned: list[JobRecord]) -> None:
         """After a run: stop leftovers, name what never ran, and close connections if aborted."""
-        leftovers = [r.job._task for r in planned
-                     if r.job._task is not None and not r.job._task.done()]
+        leftovers = [task for task in (unfinished_task(r.job) for r in planned) if task is not None]
         for task in leftovers:
             task.cancel()
         if leftovers:
@@ -256,12 +256,10 @@ class Runner:
             subset = BestSet(self.model[key].job for key in keys)
             saved_jobs[id(scheduler)] = (scheduler, scheduler.jobs)
             scheduler.jobs = subset
-            scheduler._did_shutdown = False
+            reset_for_another_run(scheduler, subset)
             for job in subset:
                 saved_required[id(job)] = (job, job.required)
                 job.required = BestSet(req for req in job.required if req in subset)
-                job._task = None
-                job._running = False
 
         def restore():
             for scheduler, jobs in saved_jobs.values():
