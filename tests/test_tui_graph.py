@@ -299,3 +299,23 @@ def test_jobs_table_highlights_upstream_and_downstream_and_says_what_a_job_waits
     up, down = RELATED_STYLES["up"], RELATED_STYLES["down"]
     assert seen["styles"] == {"probe-node1": up, "probe-node2": up, "probe-node3": up, "check": "", "report": down}
     assert seen["waiting"] == "waits for check"
+
+
+def test_snapshot_graph_view(testbed, arun, tmp_path):
+    """Snapshot: the graph view after a run of the tui scenario, 'check' selected."""
+    from test_tui_app import SNAPSHOT_SIZE, check_snapshot, freeze_times, steady_session
+
+    app = ApsshTui(steady_session(testbed, tmp_path))
+    shots = []
+
+    async def body(pilot):
+        await finish(pilot)
+        await freeze_times(pilot)
+        app.jobs_table.select("check")
+        await open_graph(pilot)
+        await pilot.pause(0.25)
+        shots.append(app.export_screenshot())
+
+    drive(arun, app, body, size=SNAPSHOT_SIZE)
+
+    check_snapshot("tui_graph", shots[0])

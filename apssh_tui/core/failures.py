@@ -43,7 +43,7 @@ def failure_cause(record: JobRecord, store=None) -> str:
     if record.state == JobState.UNREACHABLE:
         cause = record.error or "unreachable"
     elif record.state == JobState.FAILED and isinstance(record.result, int) and not isinstance(record.result, bool):
-        cause = f"{stderr} (exit {record.result})" if stderr else f"exit {record.result}"
+        cause = f"{stderr} (exit {record.result})" if stderr else f"exit code {record.result}"
     elif record.state == JobState.FAILED:
         cause = stderr or record.error or "failed"
     elif record.state == JobState.TIMED_OUT:
