@@ -132,6 +132,7 @@ class ApsshTui(App):
         self.topology = self.query_one(TopologyTree)
         self.graph = self.query_one(GraphView)
         self.failures = self.query_one(FailuresTable)
+        self.tabs = self.query_one(TabbedContent)  # kept: a modal screen on top hides it from query_one
         self.session.model.subscribe(lambda record: self.graph.mark_dirty())
         self.session.model.subscribe(lambda record: self.jobs_table.mark_dirty(record.key))
         self.session.connections.subscribe(lambda connection: self.topology.mark_dirty(connection.key))
@@ -151,7 +152,7 @@ class ApsshTui(App):
         self.output.poll()
         self.topology.refresh_labels()
         self.graph.refresh_states()
-        if self.query_one(TabbedContent).active == "failures":
+        if self.tabs.active == "failures":
             self.failures.refresh_failures()
         now = time.monotonic()
         if not self.replay and self.session.runner.running and now - self._last_save >= SAVE_SECONDS:

@@ -149,3 +149,25 @@ def test_scheduler_timeout_reaches_the_status_line(testbed, arun):
 
     assert seen["summary"].endswith("run: stopped: scheduler timeout (1 s)")
     assert app.session.model["setup"].state == JobState.TIMED_OUT
+
+
+def test_folded_row_shows_its_counts_in_full(testbed, arun):
+    """A folded group's counts ('1 failed, 5 done') widen their column as they grow: never cut."""
+    nodes = [node(testbed, name) for name in ("node1", "node2", "node3", "node4")]
+    jobs = {f"probe-{i}": SshJob(nodes[i % 4], command='test "$APSSH_TESTBED_HOST" != node3', label="probe",
+                                 critical=False) for i in range(6)}
+    app = ApsshTui(session_of(Scheduler(*jobs.values(), timeout=30), jobs))
+    seen = {}
+
+    async def body(pilot):
+        table = app.jobs_table
+        seen["before"] = str(table.get_cell("group:probe-0", "label"))
+        await run_to_end(pilot)
+        seen["after"] = str(table.get_cell("group:probe-0", "label"))
+        seen["width"] = table.columns["label"].get_render_width(table) - 2 * table.cell_padding
+
+    drive(arun, app, body)
+
+    assert seen["before"] == "6 idle"
+    assert seen["after"] == "1 failed, 5 done"
+    assert seen["width"] >= len(seen["after"])

@@ -17,6 +17,7 @@ COLUMNS = ("state", "job", "node", "label", "duration", "tries", "requires")
 #: how the selected job's upstream (what it needs) and downstream (what needs it) rows stand out
 RELATED_STYLES = {"up": "bold #5fafff", "down": "bold #d787ff"}
 WIDTHS = {"state": 11, "duration": 8, "tries": 5}
+GROWING_COLUMNS = ("label", "requires")
 
 
 class JobsTable(DataTable):
@@ -137,7 +138,8 @@ class JobsTable(DataTable):
                 continue
             item = self.groups[key] if key in self.groups else self.model[key]
             for column, value in zip(COLUMNS, self.cells(item), strict=True):
-                self.update_cell(key, column, value)
+                # a group's counts and a waiting job's "waits for" grow: widen their column, never cut them
+                self.update_cell(key, column, value, update_width=column in GROWING_COLUMNS)
 
     def selected_key(self) -> str | None:
         if self.row_count == 0 or self.cursor_row < 0:
