@@ -319,3 +319,23 @@ def test_snapshot_graph_view(testbed, arun, tmp_path):
     drive(arun, app, body, size=SNAPSHOT_SIZE)
 
     check_snapshot("tui_graph", shots[0])
+
+
+def test_command_palette_opens_the_graph_and_the_failures(testbed, arun, tmp_path):
+    """ctrl+p finds 'Graph' and 'Failures' by name and opens their tabs."""
+    app = ApsshTui(tui_session(testbed, tmp_path))
+    seen = []
+
+    async def body(pilot):
+        for name in ("graph", "failures"):
+            await pilot.press("ctrl+p")
+            await pilot.pause(0.1)
+            await pilot.press(*name)
+            await pilot.pause(0.3)
+            await pilot.press("enter")
+            assert await until(lambda name=name: app.query_one("#tabs").active == name, pilot=pilot)
+            seen.append(app.query_one("#tabs").active)
+
+    drive(arun, app, body)
+
+    assert seen == ["graph", "failures"]

@@ -126,20 +126,37 @@ class JobsTable(DataTable):
             self._running_keys.discard(key)
 
     def refresh_rows(self) -> None:
-        """Update the cells of rows that changed (and the running ones, for their duration)."""
-        keys = self._dirty | self._running_keys
-        self._dirty = set()
-        rows = set()
-        for key in keys:
+        """Update the cells of rows that changed, and the duration of the running rows in view.
+
+        During a storm of a hundred running jobs, rewriting every cell of every running row each
+        tick would take most of the tick: a running row that did not change only needs its
+        duration, and only when it is on screen.
+        """
+        def row_of(key: str) -> str:
             group = self.group_of.get(key)
-            rows.add(group.key if group is not None and group.key in self.folded_groups else key)
-        for key in rows:
+            return group.key if group is not None and group.key in self.folded_groups else key
+
+        changed = {row_of(key) for key in self._dirty}
+        self._dirty = set()
+        for key in changed:
             if key not in self._depths:
                 continue
             item = self.groups[key] if key in self.groups else self.model[key]
             for column, value in zip(COLUMNS, self.cells(item), strict=True):
                 # a group's counts and a waiting job's "waits for" grow: widen their column, never cut them
                 self.update_cell(key, column, value, update_width=column in GROWING_COLUMNS)
+        ticking = {row_of(key) for key in self._running_keys} - changed
+        if ticking:
+            in_view = self.rows_in_view()
+            for key in ticking & in_view:
+                item = self.groups[key] if key in self.groups else self.model[key]
+                self.update_cell(key, "duration", duration_text(item.duration))
+
+    def rows_in_view(self) -> set[str]:
+        """Keys of the rows visible now."""
+        top = int(self.scroll_offset.y)
+        rows = self.ordered_rows[top: top + max(1, self.size.height)]
+        return {row.key.value for row in rows}
 
     def selected_key(self) -> str | None:
         if self.row_count == 0 or self.cursor_row < 0:
