@@ -77,7 +77,9 @@ class GraphView(ScrollView, can_focus=True):
         self._wanted: str | None = None  # a job to select once the layout is there
         self._rows: dict[int, list[str]] = {}
         self._frame_rows: dict[int, list[str]] = {}
-        self._cache: dict[int, Strip] = {}
+        self._cache: dict[tuple[int, int, int], Strip] = {}
+        self._related: set[int] | None = None  # edges of the selected box (computed once per repaint)
+        self._ports_by_row: dict[int, dict[int, set[int]]] = {}
         self._dirty = False
 
     # -- layout (in a thread)
@@ -115,6 +117,9 @@ class GraphView(ScrollView, can_focus=True):
         for key, rect in layout.frames.items():
             for row in range(rect.row, rect.bottom + 1):
                 self._frame_rows.setdefault(row, []).append(key)
+        self._ports_by_row = {}
+        for (row, col), edges in layout.ports.items():
+            self._ports_by_row.setdefault(row, {})[col] = edges
         self.virtual_size = Size(layout.width, layout.height)
         wanted, self._wanted = self._wanted, None
         if wanted is not None:
@@ -253,6 +258,7 @@ class GraphView(ScrollView, can_focus=True):
 
     def _repaint(self) -> None:
         self._cache.clear()
+        self._related = None
         self.refresh()
 
     # -- drawing
@@ -262,45 +268,61 @@ class GraphView(ScrollView, can_focus=True):
         if self.graph_layout is None:
             return Strip([Segment(self.notice if y == 0 else "")]).crop_extend(0, width, None)
         row = y + scroll_y
-        strip = self._cache.get(row)
-        if strip is None:
-            strip = self._cache[row] = self.paint_row(row)
-        return strip.crop_extend(scroll_x, scroll_x + width, None)
+        key = (row, scroll_x, width)
+        strip = self._cache.get(key)
+        if strip is None:  # only the part in view is painted: a graph may be thousands of columns wide
+            strip = self._cache[key] = self.paint_row(row, scroll_x, scroll_x + width).extend_cell_length(width)
+        return strip
 
-    def paint_row(self, row: int) -> Strip:
-        """One line of the whole graph, styled."""
+    def paint_row(self, row: int, x0: int = 0, x1: int | None = None) -> Strip:
+        """Columns ``x0`` to ``x1`` (default: all) of one line of the graph, styled."""
         layout = self.graph_layout
         if layout is None or row >= layout.height:
             return Strip([])
-        chars = [" "] * layout.width
-        styles: list[Style] = [PLAIN] * layout.width
-        related = self._related_edges()
+        x1 = layout.width if x1 is None else min(x1, layout.width)
+        width = max(0, x1 - x0)
+        if width == 0:
+            return Strip([])
+        chars = [" "] * width
+        styles: list[Style] = [PLAIN] * width
+
+        def put(col: int, char: str, style: Style) -> None:
+            if x0 <= col < x1:
+                chars[col - x0] = char
+                styles[col - x0] = style
+
+        if self._related is None:
+            self._related = self._related_edges()
+        related = self._related
+        titles: set[int] = set()
         for key in self._frame_rows.get(row, []):
-            self._paint_frame(key, row, chars, styles)
-        titles = {col for col, style in enumerate(styles) if style is not FRAME_STYLE and style is not PLAIN}
-        for col in range(layout.width):
+            rect = layout.frames[key]
+            if rect.right >= x0 and rect.col < x1:
+                titles |= self._paint_frame(key, row, put)
+        for col in range(x0, x1):
             if col in titles:  # a frame's title stays readable where a line crosses it
                 continue
             char = layout.char(row, col)
             if char is not None:
-                chars[col] = char
                 edges = layout.edge_cells.get((row, col), set()) | layout.arrows.get((row, col), set())
-                styles[col] = RELATED_EDGE_STYLE if edges & related else EDGE_STYLE
+                put(col, char, RELATED_EDGE_STYLE if edges & related else EDGE_STYLE)
         for key in self._rows.get(row, []):
-            self._paint_box(key, row, chars, styles, related)
+            rect = layout.boxes[key]
+            if rect.right >= x0 and rect.col < x1:
+                self._paint_box(key, row, put, related)
         segments, start = [], 0
-        for col in range(1, layout.width + 1):
-            if col == layout.width or styles[col] != styles[start]:
+        for col in range(1, width + 1):
+            if col == width or styles[col] != styles[start]:
                 segments.append(Segment("".join(chars[start:col]), styles[start]))
                 start = col
-        return Strip(segments, layout.width)
+        return Strip(segments, width)
 
     def _related_edges(self) -> set[int]:
         if self.graph_layout is None or self.selected is None:
             return set()
         return {index for index, edge in enumerate(self.graph_layout.spec.edges) if self.selected in edge}
 
-    def _paint_box(self, key: str, row: int, chars: list, styles: list, related: set[int]) -> None:
+    def _paint_box(self, key: str, row: int, put, related: set[int]) -> None:
         rect = self.graph_layout.boxes[key]
         box: Box = self.graph_layout.spec.boxes[key]
         text, state = box_text(box, self.model, self.groups)
@@ -311,49 +333,50 @@ class GraphView(ScrollView, can_focus=True):
             line = ("▶" if chosen else "[") + text[:inner].ljust(inner) + ("◀" if chosen else "]")
             text_style = style + Style(reverse=True) if chosen else style
             for offset, char in enumerate(line):
-                chars[rect.col + offset] = char
-                styles[rect.col + offset] = text_style
+                put(rect.col + offset, char, text_style)
             return
         tl, horizontal, tr, vertical, bl, br = _BORDERS[chosen]
         border_style = style + Style(bold=True) if chosen else style
+        ports = self._ports_by_row.get(row, {}) if row == rect.bottom else {}
         if row == rect.row:
             line = tl + horizontal * inner + tr
         elif row == rect.bottom:
             line = bl + horizontal * inner + br
-            ports = {col for (r, col), edges in self.graph_layout.ports.items() if r == row and rect.contains(r, col)}
             line = "".join("┬" if rect.col + offset in ports else char for offset, char in enumerate(line))
         else:
             line = vertical + (" " + text)[:inner].ljust(inner) + vertical
         for offset, char in enumerate(line):
             col = rect.col + offset
-            chars[col] = char
-            styles[col] = border_style
+            cell_style = border_style
             if rect.row < row < rect.bottom and 0 < offset < rect.width - 1 and chosen:
-                styles[col] = style + Style(reverse=True)
-            if row == rect.bottom and self.graph_layout.ports.get((row, col), set()) & related:
-                styles[col] = RELATED_EDGE_STYLE
+                cell_style = style + Style(reverse=True)
+            if ports.get(col, set()) & related:
+                cell_style = RELATED_EDGE_STYLE
+            put(col, char, cell_style)
 
-    def _paint_frame(self, key: str, row: int, chars: list, styles: list) -> None:
+    def _paint_frame(self, key: str, row: int, put) -> set[int]:
+        """Paint a frame's part on ``row``; returns the columns of its title (lines do not cross it)."""
         rect = self.graph_layout.frames[key]
         record = self.model[key]
         chosen = key == self.selected
+        titles: set[int] = set()
         if row in (rect.row, rect.bottom):
             left, right = ("╭", "╮") if row == rect.row else ("╰", "╯")
             line = left + "┄" * (rect.width - 2) + right
+            title = ""
             if row == rect.row:
-                title = f" ▾ {self.graph_layout.spec.frames[key].title} {record.state.value} "
-                line = line[:2] + title[: rect.width - 4] + line[2 + len(title[: rect.width - 4]):]
+                title = f" ▾ {self.graph_layout.spec.frames[key].title} {record.state.value} "[: rect.width - 4]
+                line = line[:2] + title + line[2 + len(title):]
+            title_style = Style.parse(JOB_STYLES[record.state]) + Style(reverse=chosen)
             for offset, char in enumerate(line):
-                chars[rect.col + offset] = char
-                styles[rect.col + offset] = FRAME_STYLE
-            if row == rect.row:
-                title_style = Style.parse(JOB_STYLES[record.state]) + Style(reverse=chosen)
-                for offset in range(2, min(rect.width - 2, 2 + len(title))):
-                    styles[rect.col + offset] = title_style
+                in_title = row == rect.row and 2 <= offset < 2 + len(title)
+                put(rect.col + offset, char, title_style if in_title else FRAME_STYLE)
+                if in_title:
+                    titles.add(rect.col + offset)
         else:
             for col in (rect.col, rect.right):
-                chars[col] = "┆"
-                styles[col] = FRAME_STYLE
+                put(col, "┆", FRAME_STYLE)
+        return titles
 
     def screen_text(self) -> list[str]:
         """The lines of the whole graph as plain text (what the view shows, scrolled anywhere)."""
