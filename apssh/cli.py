@@ -61,6 +61,9 @@ class _FanOut:
     def __init__(self):
         self.parsed: argparse.Namespace | None = None
         self._gateways: dict[Target, SshNode] = {}
+        #: the SshNode of each target once main() ran (as apssh 0.27): .hostname, .username, .gateway
+        self.proxies: list[SshNode] | None = None
+        self.outdir: Path | None = None
 
     # -- arguments
     def parser(self) -> argparse.ArgumentParser:
@@ -84,7 +87,7 @@ class _FanOut:
         add("-c", "--connect-timeout", type=float, default=DEFAULT_TIMEOUT,
             help=f"seconds to connect and authenticate (default {DEFAULT_TIMEOUT})")
         add("-w", "--window", type=int, default=DEFAULT_WINDOW,
-            help=f"at most this many connections open at once (default {DEFAULT_WINDOW})")
+            help=f"at most this many connections open at once, 0 for no limit (default {DEFAULT_WINDOW})")
         add("--host-key-policy", choices=HOST_KEY_POLICIES, default="accept-new",
             help="strict: only known hosts; accept-new (default): record unknown hosts, refuse "
                  "changed keys; ignore: no check")
@@ -96,13 +99,16 @@ class _FanOut:
                               "{time}, strftime codes such as %%H")
         out = parser.add_mutually_exclusive_group()
         out.add_argument("-o", "--out-dir", default=None,
-                         help="write each host's stdout in DIR/<host> and stderr in DIR/<host>.err")
+                         help="write each target's stdout in DIR/<target> and its stderr in "
+                              "DIR/<target>.err, byte for byte, replacing the files of an earlier run")
         out.add_argument("-d", "--date-time", action="store_true",
                          help="like -o, in a new directory named after the current date and time")
         add("-m", "--mark", action="store_true",
             help="with -o or -d: write DIR/0ok/<target> or DIR/1failed/<target> holding the exit code")
         add("-v", "--verbose", action="store_true", help="show connection events")
-        add("--version", action="version", version=f"%(prog)s {__version__}")
+        add("-D", "--debug", action="store_true",
+            help="like -v, and also list each target's node before running and its result after")
+        add("-V", "--version", action="version", version=f"%(prog)s {__version__}")
         self.add_action_arguments(parser)
         return parser
 
@@ -130,9 +136,10 @@ class _FanOut:
                 candidate = Path(f"{stamp}-{index}")
 
     def formatter(self, args, outdir: Path | None) -> Formatter:
+        """The terminal formatter (with -o/-d, each target gets its own: see target_formatter)."""
         if outdir is not None:
-            formatter = SubdirFormatter(str(outdir), verbose=args.verbose, stderr_suffix=".err")
-        elif args.raw_format:
+            return self.target_formatter(None, args)
+        if args.raw_format:
             formatter = RawFormatter(verbose=args.verbose)
         elif args.time_colon_format:
             formatter = TimeColonFormatter(verbose=args.verbose)
@@ -141,6 +148,20 @@ class _FanOut:
         else:
             formatter = ColonFormatter(verbose=args.verbose)
         return formatter
+
+    def target_formatter(self, target: Target | None, args) -> Formatter:
+        """With -o/-d: ``target``'s output goes, byte for byte, to DIR/<target> and DIR/<target>.err,
+        named as the -m marks name it."""
+        return SubdirFormatter(str(self.outdir), verbose=args.verbose, stderr_suffix=".err",
+                               name=target.login() if target is not None else None)
+
+    def forget_earlier_output(self, targets: list[Target]) -> None:
+        """-o on a directory of an earlier run: the files of these targets are replaced, not
+        appended to, even when a target prints nothing this time."""
+        for target in targets:
+            for name in (target.login(), f"{target.login()}.err", f"0ok/{target.login()}",
+                         f"1failed/{target.login()}"):
+                (self.outdir / name).unlink(missing_ok=True)
 
     def check_keys(self, args) -> None:
         """No key at all is a clear message, not a failed connection per host."""
@@ -163,6 +184,8 @@ class _FanOut:
     def gateway_node(self, gateway: Target, args, formatter) -> SshNode:
         """One SshNode per gateway, shared by every target behind it."""
         if gateway not in self._gateways:
+            if self.outdir is not None:
+                formatter = self.target_formatter(gateway, args)
             upstream = self.gateway_node(gateway.gateway, args, formatter) if gateway.gateway else None
             self._gateways[gateway] = SshNode(gateway.hostname, username=gateway.username or args.login,
                                               port=gateway.port or 22, gateway=upstream,
@@ -175,6 +198,8 @@ class _FanOut:
             gateway = self.gateway_node(target.gateway, args, formatter)
         elif args.gateway and not target.direct:
             gateway = self.gateway_node(parse_login(args.gateway), args, formatter)
+        if self.outdir is not None:
+            formatter = self.target_formatter(target, args)
         return SshNode(target.hostname, username=target.username or args.login,
                        port=target.port or args.port or 22, gateway=gateway,
                        **self.node_options(args, formatter))
@@ -206,10 +231,18 @@ class _FanOut:
                 await node.close()
 
     async def run_all(self, targets: list[Target], args, formatter) -> list[Outcome]:
-        window = asyncio.Semaphore(max(1, args.window))
-        nodes = [self.node(target, args, formatter) for target in targets]
+        # -w 0: no limit (as apssh 0.27)
+        window = asyncio.Semaphore(args.window or max(1, len(targets)))
+        nodes = self.proxies = [self.node(target, args, formatter) for target in targets]
+        if args.debug:
+            for node in nodes:
+                print(f"{self.prog}: using target {node.describe()}", file=sys.stderr)
         outcomes = await asyncio.gather(*(self.run_one(target, node, window)
                                           for target, node in zip(targets, nodes, strict=True)))
+        if args.debug:
+            for outcome in outcomes:
+                print(f"{self.prog}: {outcome.target}: "
+                      f"{outcome.unreachable and 'unreachable' or f'exit {outcome.retcod}'}", file=sys.stderr)
         for gateway in self._gateways.values():
             await gateway.close()
         return outcomes
@@ -242,8 +275,9 @@ class _FanOut:
                 raise UsageError("no target given: use -t HOST (repeatable), a file, or a node set")
             if args.mark and not (args.out_dir or args.date_time):
                 raise UsageError("-m/--mark needs -o DIR or -d")
-            if args.window < 1:
-                raise UsageError(f"-w/--window must be at least 1, got {args.window}")
+            if args.window < 0:
+                raise UsageError(f"-w/--window must be a number of connections, 0 for no limit, got {args.window}")
+            args.verbose = args.verbose or args.debug
             if args.gateway:
                 parse_login(args.gateway)
             targets = resolve_targets(args.targets, args.excludes)
@@ -252,6 +286,9 @@ class _FanOut:
         except (UsageError, TargetError) as exc:
             print(f"{self.prog}: {exc}", file=sys.stderr)
             return EXIT_USAGE
+        if args.list_targets or args.dry_run:
+            # the nodes, as a run would build them (nothing connects)
+            self.proxies = [self.node(target, args, ColonFormatter()) for target in targets]
         if args.list_targets:
             for target in targets:
                 print(target)
@@ -268,7 +305,9 @@ class _FanOut:
         except UsageError as exc:
             print(f"{self.prog}: {exc}", file=sys.stderr)
             return EXIT_FAILED
-        outdir = self.output_directory(args)
+        outdir = self.outdir = self.output_directory(args)
+        if outdir is not None:
+            self.forget_earlier_output(targets)
         formatter = self.formatter(args, outdir)
         outcomes = asyncio.run(self.run_all(targets, args, formatter))
         if args.mark and outdir is not None:
@@ -293,7 +332,7 @@ class Apssh(_FanOut):
         parser.add_argument("-s", "--script", action="store_true",
                             help="the command is a local script (a file, else an inline script body) "
                                  "copied to each host and run there with the remaining arguments")
-        parser.add_argument("-i", "--include", dest="includes", action="append", default=[],
+        parser.add_argument("-i", "--include", "--includes", dest="includes", action="append", default=[],
                             help="with -s: a local file copied beside the script; repeatable")
         parser.add_argument("commands", nargs=argparse.REMAINDER, help="the remote command and its arguments")
 
@@ -329,6 +368,17 @@ def _fill(path: str, node: SshNode) -> str:
     from .formatters import short_hostname
 
     return (path.replace("{host}", short_hostname(node.hostname)).replace("{fqdn}", node.hostname)
+            .replace("{user}", node.username or ""))
+
+
+def _fill_local(path: str, node: SshNode, target: Target) -> str:
+    """Local path templates name targets as the -m marks and -o files do: {host} and {fqdn}
+    keep the user@ and :port written in the target, so that two users or two ports on one
+    address get distinct local files."""
+    from .formatters import short_hostname
+
+    short = Target(short_hostname(target.hostname), target.username, target.port)
+    return (path.replace("{host}", short.login()).replace("{fqdn}", target.login())
             .replace("{user}", node.username or ""))
 
 
@@ -383,8 +433,9 @@ class Appull(_Copy):
 
     prog = "appull"
     description = "Copy files from many hosts over SFTP."
-    paths_help = ("@:remote paths, then a local path (e.g. appull -t fit[01-03] @:log.txt logs/{host}.txt); "
-                  "with several hosts and no {host} in it, each host gets a subdirectory")
+    paths_help = ("@:remote paths, then a local path (e.g. appull -t fit[01-03] @:log.txt logs/{host}.txt: "
+                  "in the local path {host} is the target as -m names it, with its user@ and :port if "
+                  "given); with several hosts and no {host} in it, each host gets a subdirectory")
 
     def split_paths(self, paths):
         *remote, local = paths
@@ -405,7 +456,7 @@ class Appull(_Copy):
 
     async def act(self, node, target):
         sources = [_fill(path, node) for path in self.sources]
-        destination = _fill(self.destination, node)
+        destination = _fill_local(self.destination, node, target)
         if self.per_host_subdir:
             destination = str(Path(destination) / target.login()) + "/"
         return await Pull(sources, destination, **self.sftp_options()).co_run_remote(node)

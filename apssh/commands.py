@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import secrets
 import shlex
@@ -11,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 import asyncssh
+import jinja2
 
 from .deferred import Capture, Deferred, StrLikeMixin, render
 
@@ -55,6 +57,9 @@ class AbstractCommand:
 
     #: whether the command can run on a LocalNode
     runs_locally = False
+    #: set (by the YAML loader) when a local file the command needs was not found: the
+    #: message, naming the paths tried, that the command fails with when it runs
+    missing_files: str | None = None
 
     def __init__(self, *, label: str | None = None, allowed_exits=None):
         self.label = label
@@ -81,8 +86,16 @@ class AbstractCommand:
         """One line describing the command, for listings and graphs."""
         return self.label or type(self).__name__
 
+    def get_label_line(self) -> str:
+        """apssh 0.27 name of :meth:`label_line`."""
+        return self.label_line()
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__}: {self.label_line()}>"
+
+    def __bool__(self) -> bool:
+        # a command is never false, even when its text (len() of a str-like command) is empty
+        return True
 
 
 class CapturableMixin:
@@ -106,10 +119,35 @@ class CapturableMixin:
 
 
 def _check_parts(owner: str, parts) -> None:
+    """Parts are text: str, numbers and booleans (shown as ``str()`` does, as in apssh 0.27),
+    paths, Deferred, or another command (its command line)."""
     for part in parts:
-        if isinstance(part, bool) or not isinstance(part, (str, int, float, StrLikeMixin, os.PathLike)):
-            raise TypeError(f"{owner}: command parts must be strings, numbers or Deferred, "
-                            f"got {type(part).__name__} {part!r}")
+        if not isinstance(part, (str, int, float, StrLikeMixin, os.PathLike)):
+            raise TypeError(f"{owner}: command parts must be strings, numbers, booleans, paths, Deferred "
+                            f"or commands, got {type(part).__name__} {part!r}")
+
+
+class _StrLikeCommand(StrLikeMixin):
+    """A command that stands where a str is expected (apssh 0.27's ``StrLikeMixin``).
+
+    ``str(Run("a", "b"))`` is ``"a b"``, so f-strings and ``Run(other_command)`` see the
+    command line; Deferred parts are rendered with the variables known now (a variable not
+    captured yet stays as its ``{{ name }}`` template).  ``repr()`` keeps ``<Run: a b>``.
+    """
+
+    def render(self) -> str:
+        """The command line as it runs now (Deferred parts rendered)."""
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        try:
+            return self.render()
+        except jinja2.UndefinedError:
+            return self._template_text()
+
+    def dup_from_string(self, new_template):
+        raise TypeError(f"{type(self).__name__} cannot be concatenated; build a new command from parts, "
+                        f"e.g. Run(command, 'more words')")
 
 
 def _x11_options(owner: str, x11: bool) -> dict:
@@ -131,11 +169,15 @@ def _template_line(parts) -> str:
                     for part in parts)
 
 
-class Run(AbstractCommand, CapturableMixin):
+class Run(AbstractCommand, CapturableMixin, _StrLikeCommand):
     """Run a command line remotely (or locally on a LocalNode).
 
     The parts are joined with spaces: ``Run("tail -n", 1, "/etc/hosts")`` runs
-    ``tail -n 1 /etc/hosts``.  Parts may be Deferred, rendered when the command starts.
+    ``tail -n 1 /etc/hosts``.  Parts may be numbers or booleans (``str()`` of them),
+    Deferred (rendered when the command starts) or another command: ``Run(other)`` runs
+    ``other``'s command line, and keeps its allowed exits (and its service, if any).
+
+    A Run is str-like: ``str(Run("a", "b"))`` is ``"a b"``; ``Run("a") + " b"`` is a new Run.
 
     Args:
         argv: the parts of the command line.
@@ -161,13 +203,46 @@ class Run(AbstractCommand, CapturableMixin):
         self.verbose = verbose
         self.x11 = x11
         self.ignore_outputs = ignore_outputs
+        for part in argv:
+            if isinstance(part, AbstractCommand):
+                # Run(service.stop_command()) keeps what the inner command counts as success
+                self.allowed_exits = self.allowed_exits | part.allowed_exits
+        if len(argv) == 1 and isinstance(argv[0], AbstractCommand):
+            if label is None:
+                self.label = argv[0].label
+            if getattr(argv[0], "service", None) is not None:
+                self.service = argv[0].service
 
     def command_line(self) -> str:
         """The command line as it runs now (Deferred parts rendered)."""
         return _join(self.argv)
 
+    render = command_line
+
+    def _template_text(self) -> str:
+        return _template_line(self.argv)
+
     def label_line(self) -> str:
         return self.label or _template_line(self.argv)
+
+    def _with_argv(self, argv) -> Run:
+        other = copy.copy(self)
+        other.argv = tuple(argv)
+        return other
+
+    def __add__(self, other) -> Run:
+        """``Run("ls") + " -l"`` is ``Run("ls -l")``: the text is appended to the last part."""
+        *head, last = self.argv
+        last = last if isinstance(last, (str, StrLikeMixin)) else str(last)
+        tail = other if isinstance(other, StrLikeMixin) else str(other)
+        return self._with_argv([*head, last + tail])
+
+    def __radd__(self, other) -> Run:
+        """``"sudo " + Run("ls")`` is ``Run("sudo ls")``."""
+        first, *rest = self.argv
+        first = first if isinstance(first, (str, StrLikeMixin)) else str(first)
+        head = other if isinstance(other, StrLikeMixin) else str(other)
+        return self._with_argv([head + first, *rest])
 
     def _x11_options(self) -> dict:
         return _x11_options(type(self).__name__, self.x11)
@@ -191,7 +266,7 @@ class Run(AbstractCommand, CapturableMixin):
         return retcod
 
 
-class RunLocalStuff(AbstractCommand, CapturableMixin):
+class RunLocalStuff(AbstractCommand, CapturableMixin, _StrLikeCommand):
     """Common logic of RunScript and RunString: copy a local script over, then run it.
 
     Each run gets its own directory ``~/.apssh-remote/<random>/`` (mode 0700) holding the
@@ -226,7 +301,20 @@ class RunLocalStuff(AbstractCommand, CapturableMixin):
     def _basename(self) -> str:
         return self.remote_basename or f"script-{secrets.token_hex(4)}"
 
+    def _shown_name(self) -> str:
+        """The script's name in ``str()`` (its remote base name)."""
+        return self.remote_basename or type(self).__name__
+
+    def render(self) -> str:
+        """The script's name and its arguments, as ``str()`` shows them (Deferred rendered)."""
+        return " ".join([self._shown_name(), _join(self.args)]).rstrip()
+
+    def _template_text(self) -> str:
+        return " ".join([self._shown_name(), _template_line(self.args)]).rstrip()
+
     def _check_includes(self) -> None:
+        if self.missing_files:
+            raise FileNotFoundError(self.missing_files)
         for include in self.includes:
             if not Path(include).is_file():
                 raise FileNotFoundError(f"{type(self).__name__}: include file {include!r} not found "
@@ -308,6 +396,8 @@ class RunScript(RunLocalStuff):
                          capture=capture)
 
     def _check_script(self) -> None:
+        if self.missing_files:
+            raise FileNotFoundError(self.missing_files)
         if not Path(self.local_script).is_file():
             raise FileNotFoundError(f"RunScript: local script {self.local_script!r} not found "
                                     f"(from {os.getcwd()})")
@@ -323,7 +413,8 @@ class RunScript(RunLocalStuff):
         local_path.chmod(0o700)
 
     def label_line(self) -> str:
-        return self.label or " ".join(["RunScript", self.local_script, _template_line(self.args)]).rstrip()
+        """``RunScript: <base name> <args>`` (as apssh 0.27), or the label."""
+        return self.label or f"RunScript: {self._template_text()}"
 
 
 class RunString(RunLocalStuff):

@@ -4,16 +4,32 @@ A scheduler is built before anything runs, so a command that needs the output of
 an earlier command is written as a :class:`Deferred` Jinja2 template over a
 :class:`Variables` environment; a :class:`Capture` tells a command which variable
 receives its output.
+
+A captured value is data, not shell code: write ``{{ name | quote }}`` to put it in a
+command line as one shell word (``shlex.quote``), so that ``a; rm -rf ~``, a newline or a
+quote in the value arrive intact and run nothing.  A raw ``{{ name }}`` is right only for
+a value you wrote yourself, e.g. a ``-D`` variable holding a whole command line.
 """
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 import jinja2
 
+
+def quote(value: Any) -> str:
+    """The ``quote`` template filter: ``value`` as one shell word (``shlex.quote`` of its text)."""
+    return shlex.quote(str(value))
+
+
+#: filters added to every template environment of apssh (Deferred and YAML scenarios)
+TEMPLATE_FILTERS = {"quote": quote}
+
 # StrictUndefined: a typo in a template must fail loudly, not run an empty command
 _JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+_JINJA.filters.update(TEMPLATE_FILTERS)
 
 
 class Variables(dict):
@@ -85,11 +101,13 @@ class Deferred(StrLikeMixin):
     """A Jinja2 template rendered against ``variables`` when the command runs.
 
     Args:
-        template: Jinja2 text, e.g. ``"ping -c 1 {{peer}}"``; a variable missing at
-            render time raises :class:`jinja2.UndefinedError` naming it.
+        template: Jinja2 text, e.g. ``"ping -c 1 {{ peer | quote }}"``; a variable missing
+            at render time raises :class:`jinja2.UndefinedError` naming it.  The ``quote``
+            filter makes a captured value one shell word: use it for every captured value.
         variables: the :class:`Variables` environment filled during the run.
 
-    Beware of f-strings: write ``{{{{name}}}}`` inside one to keep ``{{name}}``.
+    Beware of f-strings: write ``{{{{ name | quote }}}}`` inside one to keep
+    ``{{ name | quote }}``.
     """
 
     def __init__(self, template: str, variables: Variables):

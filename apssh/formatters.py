@@ -154,7 +154,30 @@ class Formatter:
         self.event(hostname, "SFTP subsystem stopped")
 
 
-class TerminalFormatter(Formatter):
+class VerboseFormatter(Formatter):
+    """A Formatter that prints connection events on stderr when ``verbose`` is set (apssh 0.27 name).
+
+    The base of formatters that print; subclass it and define :meth:`~Formatter.lines` (or
+    :meth:`~Formatter.line`) to decide where output lines go.
+
+    Args:
+        custom_format: the line format (see the module doc).
+        verbose: print connection events (connecting, authenticated, sessions...) on stderr.
+    """
+
+    def __init__(self, custom_format: str = "@line@", verbose: bool = False):
+        super().__init__(custom_format, verbose)
+
+    def announce(self, hostname, message):
+        sys.stderr.write(f"{time.strftime('%H-%M-%S')} {hostname}: {message}\n")
+        sys.stderr.flush()
+
+
+#: apssh 0.27 name of :func:`short_hostname`
+shorten_hostname = short_hostname
+
+
+class TerminalFormatter(VerboseFormatter):
     """Prints lines as they come: remote stdout to stdout, remote stderr to stderr.
 
     Args:
@@ -172,10 +195,6 @@ class TerminalFormatter(Formatter):
 
     def line(self, line, datatype, hostname):
         self.lines([line], datatype, hostname)
-
-    def announce(self, hostname, message):
-        sys.stderr.write(f"{time.strftime('%H-%M-%S')} {hostname}: {message}\n")
-        sys.stderr.flush()
 
 
 class RawFormatter(TerminalFormatter):
@@ -205,39 +224,60 @@ TimeHostFormatter = TimeColonFormatter
 
 
 class SubdirFormatter(Formatter):
-    """Stores each host's output in ``<run_name>/<hostname>`` (stdout, stderr, events merged).
+    """Stores each host's output in ``<run_name>/<hostname>``, byte for byte.
+
+    The files hold the bytes as the host sent them (no decoding, no newline added, binary
+    kept); a file is replaced, not appended to, the first time this formatter writes it.
+    Connection events (``verbose``) are appended to the stdout file as text lines.
 
     Args:
         run_name: local directory, created when the first output arrives.
         verbose: also write connection events in the files.
-        stderr_suffix: when set (e.g. ``".err"``), stderr goes to ``<hostname><suffix>``.
+        stderr_suffix: when set (e.g. ``".err"``), stderr goes to ``<name><suffix>``;
+            otherwise stdout and stderr share one file.
+        name: when set, every host's output goes to ``<run_name>/<name>`` instead of
+            ``<run_name>/<hostname>`` (the apssh command gives one formatter per target,
+            named as its ``-m`` marks, so that two ports or two users on one address get
+            distinct files).
     """
 
-    def __init__(self, run_name: str, *, verbose: bool = True, stderr_suffix: str | None = None):
+    #: output arrives through :meth:`bytes_received` (raw chunks), not through :meth:`lines`
+    receives_bytes = True
+
+    def __init__(self, run_name: str, *, verbose: bool = True, stderr_suffix: str | None = None,
+                 name: str | None = None):
         super().__init__("@line@", verbose)
         self.run_name = Path(run_name)
         self.stderr_suffix = stderr_suffix
+        self.name = name
+        self._written: set[Path] = set()  # files already replaced by this formatter
 
     def filename(self, hostname: str, datatype=STDOUT) -> Path:
         """The file that receives ``hostname``'s output (stderr apart when ``stderr_suffix`` is set)."""
+        base = self.name or hostname
         if datatype == STDERR and self.stderr_suffix:
-            return self.run_name / f"{hostname}{self.stderr_suffix}"
-        return self.run_name / hostname
+            return self.run_name / f"{base}{self.stderr_suffix}"
+        return self.run_name / base
 
-    def _append(self, hostname: str, text: str, datatype=STDOUT) -> None:
-        self.run_name.mkdir(parents=True, exist_ok=True)
-        # opened per batch: 1000 hosts must not hold 1000 descriptors
-        with open(self.filename(hostname, datatype), "a", encoding="utf-8") as out:
-            out.write(text)
+    def _append(self, hostname: str, data: bytes, datatype=STDOUT) -> None:
+        path = self.filename(hostname, datatype)
+        mode = "ab" if path in self._written else "wb"
+        if mode == "wb":
+            self.run_name.mkdir(parents=True, exist_ok=True)
+            self._written.add(path)
+        # opened per chunk: 1000 hosts must not hold 1000 descriptors
+        with open(path, mode) as out:
+            out.write(data)
+
+    def bytes_received(self, data: bytes, datatype, hostname: str, username: str | None = None) -> None:
+        """A raw chunk of ``hostname``'s stdout or stderr, written as is."""
+        self._append(hostname, data, datatype)
 
     def lines(self, lines, datatype, hostname, username=None):
-        self._append(hostname, self.format_lines(lines, hostname, username), datatype)
-
-    def line(self, line, datatype, hostname):
-        self.lines([line], datatype, hostname)
+        """Nothing: the same output arrives, undecoded, through :meth:`bytes_received`."""
 
     def announce(self, hostname, message):
-        self._append(hostname, f"{time.strftime('%H-%M-%S')} {message}\n")
+        self._append(hostname, f"{time.strftime('%H-%M-%S')} {message}\n".encode())
 
 
 class CaptureFormatter(Formatter):

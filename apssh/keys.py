@@ -13,6 +13,8 @@ import asyncssh
 
 #: default key files, tried in this order when no key is given and the agent has none
 DEFAULT_KEY_NAMES = ("id_ed25519", "id_ecdsa", "id_rsa", "id_dsa")
+#: the same as paths in ~/.ssh (apssh 0.27 name; 0.27 tried only id_rsa and id_dsa)
+default_private_keys = tuple(Path.home() / ".ssh" / name for name in DEFAULT_KEY_NAMES)
 
 
 def import_private_key(filename: str | os.PathLike) -> asyncssh.SSHKey | None:

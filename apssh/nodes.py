@@ -6,8 +6,10 @@ import asyncio
 import os
 import signal
 
+from ._lines import LineSplitter
+from ._remote import ABORT_GRACE_SECONDS, ExitCode
 from .formatters import COMMAND_FORMATTER, STDERR, STDOUT, ColonFormatter, Formatter
-from .sshproxy import ABORT_GRACE_SECONDS, ExitCode, LineSplitter, SshProxy, local_username
+from .sshproxy import SshProxy
 
 # bytes read from a local process at a time: output is handled in chunks, not lines
 READ_CHUNK = 1 << 16
@@ -35,11 +37,14 @@ class LocalNode:
     """This machine, as the node of an SshJob: Run, RunScript and RunString run locally.
 
     Args:
-        formatter: where output goes, default a ColonFormatter (``localhost:line``).
+        formatter: where output goes, default a ColonFormatter (``LOCALNODE:line``).
         verbose: when not None, sets the formatter's verbosity.
+
+    As in apssh 0.27, ``hostname`` is ``"LOCALNODE"`` and ``username`` the login of the
+    controlling terminal (``os.getlogin()``), ``"LOCALUSER"`` when there is none.
     """
 
-    hostname = "localhost"
+    hostname = "LOCALNODE"
     gateway = None
 
     def __init__(self, formatter: Formatter | None = None, verbose: bool | None = None):
@@ -47,7 +52,10 @@ class LocalNode:
         if verbose is not None:
             self.formatter.verbose = verbose
         self.verbose = verbose
-        self.username = local_username()
+        try:
+            self.username = os.getlogin()
+        except OSError:  # no controlling terminal (cron, containers, CI)
+            self.username = "LOCALUSER"
 
     def __repr__(self) -> str:
         return "LocalNode()"
@@ -65,6 +73,9 @@ class LocalNode:
     async def close(self) -> None:
         """Nothing to close locally."""
 
+    async def release_job(self, job) -> None:
+        """Nothing to let go of locally."""
+
     async def read_and_display(self, stream: asyncio.StreamReader, datatype, *,
                                formatter: Formatter | None = None,
                                stdout_sink: list | None = None) -> None:
@@ -73,6 +84,8 @@ class LocalNode:
         splitter = LineSplitter()
         while True:
             chunk = await stream.read(READ_CHUNK)
+            if chunk and getattr(formatter, "receives_bytes", False):
+                formatter.bytes_received(chunk, datatype, self.hostname, self.username)
             lines = splitter.feed(chunk) if chunk else splitter.flush()
             if lines:
                 if stdout_sink is not None and datatype == STDOUT:

@@ -7,10 +7,15 @@ Python scenarios come in three shapes, all accepted:
 * an existing apssh script that builds a Scheduler and calls its ``run()``, ``orchestrate()``
   or ``co_run()``: the file runs as ``__main__`` with that call intercepted, and the scheduler
   it was about to run is returned instead of being run.
+
+The file is executed once: a file that defines ``scenario`` or assigns ``scheduler`` at its top
+level is executed as a module (not ``__main__``), any other file as ``__main__``.  The script
+sees ``sys.argv`` as ``[file, *script_args]`` (``apssh-tui script.py -- -s SLICE -N 3``).
 """
 
 from __future__ import annotations
 
+import ast
 import inspect
 import os
 import runpy
@@ -87,10 +92,10 @@ def _intercept_runs():
 
 
 @contextmanager
-def _script_context(path: Path):
-    """argv, cwd and sys.path as the script would see them when run by hand."""
+def _script_context(path: Path, script_args: list[str]):
+    """argv, cwd and sys.path as the script would see them when run by hand with ``script_args``."""
     saved_argv, saved_path, saved_cwd = sys.argv[:], sys.path[:], os.getcwd()
-    sys.argv = [str(path)]
+    sys.argv = [str(path), *script_args]
     sys.path.insert(0, str(path.parent))
     try:
         yield
@@ -101,7 +106,7 @@ def _script_context(path: Path):
 
 def _run_python(path: Path, run_name: str) -> tuple[dict, Scheduler | None]:
     """Execute the file; returns its globals and the scheduler it tried to run, if any."""
-    with _script_context(path), _intercept_runs():
+    with _intercept_runs():
         try:
             return runpy.run_path(str(path), run_name=run_name), None
         except _Intercepted as intercepted:
@@ -125,7 +130,34 @@ def _script_line(exc: BaseException, path: Path) -> int | None:
     return line
 
 
-def _load_python(path: Path, variables: dict) -> Scenario:
+def _defines_scenario(path: Path) -> bool:
+    """Whether the file defines ``scenario`` or assigns ``scheduler`` at its top level."""
+    try:
+        tree = ast.parse(path.read_bytes(), str(path))
+    except SyntaxError:
+        return False  # executing it reports the error with its line
+    names = set()
+    for statement in tree.body:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(statement.name)
+        elif isinstance(statement, (ast.Assign, ast.AnnAssign)):
+            targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+            names.update(target.id for target in targets if isinstance(target, ast.Name))
+        elif isinstance(statement, ast.ImportFrom):
+            names.update(alias.asname or alias.name for alias in statement.names)
+    return bool(names & {"scenario", "scheduler"})
+
+
+def _load_python(path: Path, variables: dict, script_args: list[str]) -> Scenario:
+    with _script_context(path, script_args):
+        return _load_python_here(path, variables)
+
+
+def _load_python_here(path: Path, variables: dict) -> Scenario:
+    if not _defines_scenario(path):
+        # an apssh script: executed once, as __main__, its scheduler.run() intercepted
+        _, grabbed = _run_python(path, "__main__")
+        return _checked(path, grabbed)
     namespace, grabbed = _run_python(path, "apssh_scenario")
     if grabbed is None:
         factory = namespace.get("scenario")
@@ -149,7 +181,12 @@ def _load_python(path: Path, variables: dict) -> Scenario:
         elif isinstance(namespace.get("scheduler"), PureScheduler):
             grabbed = namespace["scheduler"]
         else:
+            # 'scheduler' was not a Scheduler once executed as a module (set under __main__ only)
             _, grabbed = _run_python(path, "__main__")
+    return _checked(path, grabbed)
+
+
+def _checked(path: Path, grabbed) -> Scenario:
     if not isinstance(grabbed, PureScheduler):
         raise ScenarioError(path, None, "no scenario found: define a module-level 'scheduler', a function "
                                         "'scenario(**variables)' returning a Scheduler, or call "
@@ -157,25 +194,33 @@ def _load_python(path: Path, variables: dict) -> Scenario:
     return Scenario(path, grabbed)
 
 
-def load_scenario(filename: str | os.PathLike, variables: dict | None = None) -> Scenario:
+def load_scenario(filename: str | os.PathLike, variables: dict | None = None,
+                  script_args: list[str] | None = None) -> Scenario:
     """Load a YAML (``.yaml``, ``.yml``, ``.j2``) or Python (``.py``) scenario.
 
     Args:
         filename: the scenario file.
         variables: ``-D name=value`` variables: the Jinja2 environment of a YAML file,
             the keyword arguments of a Python ``scenario()`` function.
+        script_args: a Python scenario's own command line (its ``sys.argv[1:]``, default none).
 
     Raises:
-        ScenarioError naming the file (and line) and what to fix.
+        ScenarioError naming the file (and line) and what to fix; script arguments given to a
+        YAML scenario are an error (use -D for its variables).
     """
     path = Path(filename).resolve()
     variables = dict(variables or {})
+    script_args = list(script_args or [])
     if not path.is_file():
         raise ScenarioError(filename, None, f"no such scenario file (from {os.getcwd()})")
+    if script_args and path.suffix != ".py":
+        raise ScenarioError(filename, None, f"arguments after -- ({' '.join(script_args)}) are a Python "
+                                            f"script's command line; give a YAML scenario's variables "
+                                            f"with -D name=value")
     if str(path).endswith(YAML_SUFFIXES):
         loader = YamlLoader(path)
         nodes, jobs, scheduler = loader.load_with_maps(variables if variables or path.suffix == ".j2" else None)
         return Scenario(path, scheduler, nodes, jobs, loader.services_map, loader.variables)
     if path.suffix == ".py":
-        return _load_python(path, variables)
+        return _load_python(path, variables, script_args)
     raise ScenarioError(filename, None, "unknown scenario type: expected .yaml, .yml, .yaml.j2 or .py")

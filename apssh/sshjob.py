@@ -9,7 +9,7 @@ from asynciojobs import AbstractJob
 from .commands import AbstractCommand, Run
 from .deferred import StrLikeMixin
 from .nodes import LocalNode
-from .sshproxy import SshConnectError, SshProxy
+from .sshproxy import CURRENT_HOLDER, SshConnectError, SshProxy
 
 
 class CommandFailedError(Exception):
@@ -48,7 +48,8 @@ def _normalize_commands(command, commands) -> list[AbstractCommand]:
     parts = (str, int, float, StrLikeMixin)
     if all(isinstance(item, AbstractCommand) for item in given):
         return list(given)
-    if all(isinstance(item, parts) and not isinstance(item, bool) for item in given):
+    # a command is str-like, yet a list mixing commands and strings is a mistake, not one command line
+    if all(isinstance(item, parts) and not isinstance(item, (bool, AbstractCommand)) for item in given):
         return [Run(*given)]
     wrong = [item for item in given if isinstance(item, bool) or not isinstance(item, (AbstractCommand, *parts))]
     odd = wrong[0] if wrong else next(item for item in given if isinstance(item, AbstractCommand))
@@ -103,6 +104,9 @@ class SshJob(AbstractJob):
 
     def _failure(self, cmd: AbstractCommand, retcod) -> CommandFailedError:
         what = "could not be started" if retcod is None else f"failed with exit code {retcod}"
+        reason = getattr(self.node, "failure_reason", None)
+        if retcod is None and reason:
+            what = f"could not be run: {reason}"
         signal = getattr(retcod, "signal", None)
         if signal:
             what = f"was killed by signal {signal}"
@@ -110,7 +114,7 @@ class SshJob(AbstractJob):
                                   hostname=self.node.hostname, command=cmd.label_line(), retcod=retcod)
 
     async def co_run(self):
-        """Run all commands in order.
+        """Run all commands in order; the node's connection is held for this job meanwhile.
 
         Returns:
             0 when every command succeeded, otherwise (non-critical job) the last failing code.
@@ -120,6 +124,14 @@ class SshJob(AbstractJob):
                 when a command raised (e.g. a missing file), after all commands ran.
             SshConnectError: the node cannot be reached (no further command is tried).
         """
+        # this task's connections are held by this job, until its scheduler shuts it down
+        token = CURRENT_HOLDER.set(self)
+        try:
+            return await self._run_commands()
+        finally:
+            CURRENT_HOLDER.reset(token)
+
+    async def _run_commands(self):
         result = 0
         error: CommandFailedError | None = None
         for cmd in self.commands:
@@ -144,9 +156,9 @@ class SshJob(AbstractJob):
         return result
 
     async def close(self):
-        """Close the node's connection, unless ``keep_connection`` is set."""
-        if not self.keep_connection:
-            await self.node.close()
+        """This job is done with its node: the connection closes once no other job of the
+        run needs it (never with ``keep_connection``)."""
+        await self.node.release_job(self)
 
     async def co_shutdown(self):
         """Called by the scheduler at the end of every run: same as :meth:`close`."""
@@ -154,12 +166,16 @@ class SshJob(AbstractJob):
 
     # -- rendering for asynciojobs listings and graphs
     def text_label(self) -> str:
+        """The first command's label, then ``.. + N`` for N more commands (as apssh 0.27)."""
         first = self.commands[0].label_line()
         more = len(self.commands) - 1
-        return f"{first} (+{more} more)" if more else first
+        return f"{first}.. + {more}" if more else first
 
     def graph_label(self) -> str:
-        return "\n".join(cmd.label_line() for cmd in self.commands)
+        """``user@host`` of the node, then one line per command (as apssh 0.27, without the job id)."""
+        lines = [f"{self.node.username}@{self.node.hostname}"]
+        lines += [line for line in (cmd.label_line() for cmd in self.commands) if line]
+        return "\n".join(lines)
 
     def details(self) -> str:
         lines = [f"{self.node.describe()}:"] + [f"  {cmd.label_line()}" for cmd in self.commands]

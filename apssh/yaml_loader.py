@@ -20,7 +20,14 @@ Beyond 0.27: node keys ``port keys timeout host_key_policy known_hosts``; job ke
 ``forever keep_connection`` and nested ``scheduler:`` blocks; a top-level ``scheduler:``
 with ``jobs_window timeout label``; ``services:`` with ``type: Service`` commands
 (``action: start|stop|status|journal``); ``capture: name`` on a command stores its output,
-and a later string containing ``{{ name }}`` is rendered when its command runs.
+and a later string containing ``{{ name | quote }}`` is rendered when its command runs
+(``quote`` makes the captured value one shell word; a raw ``{{ name }}`` would run it as
+shell code).
+
+Relative file names (``local_script:``, ``includes:``, ``localpaths:``) are looked up in the
+current directory first (as apssh 0.27 did), then beside the YAML file.  A script or include
+found in neither still loads (to inspect or graph the scenario): a :class:`ScenarioWarning`
+names the file and the paths tried, and the job fails with that message when it runs.
 
 Every mistake raises one :class:`ScenarioError` naming the file, the line and the value.
 """
@@ -28,6 +35,8 @@ Every mistake raises one :class:`ScenarioError` naming the file, the line and th
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +47,7 @@ from asynciojobs import Scheduler
 
 from . import formatters
 from .commands import AbstractCommand, Pull, Push, Run, RunScript, RunString
-from .deferred import Capture, Deferred, Variables
+from .deferred import TEMPLATE_FILTERS, Capture, Deferred, Variables, quote
 from .nodes import LocalNode, SshNode
 from .service import Service
 from .sshjob import SshJob
@@ -53,6 +62,10 @@ class ScenarioError(ValueError):
         self.line = line
         self.message = message
         super().__init__(f"{filename}:{line}: {message}" if line else f"{filename}: {message}")
+
+
+class ScenarioWarning(UserWarning):
+    """Something the scenario will trip on when it runs (a missing script), not when it loads."""
 
 
 # ---------------------------------------------------------------- YAML with line numbers
@@ -99,6 +112,14 @@ class _KeepUnknown(jinja2.StrictUndefined):
     __index__ = jinja2.StrictUndefined._fail_with_undefined_error
 
 
+def _load_time_quote(value: Any) -> str:
+    """``quote`` at load time: a captured variable (not known yet) stays ``{{ name | quote }}``
+    for run time; a ``-D`` value is quoted now."""
+    if isinstance(value, jinja2.Undefined):
+        return "{{ %s | quote }}" % value._undefined_name
+    return quote(value)
+
+
 # ---------------------------------------------------------------- schema
 TOP_KEYS = {"nodes", "jobs", "services", "scheduler"}
 SCHEDULER_KEYS = {"jobs_window", "timeout", "label", "critical", "verbose"}
@@ -137,10 +158,16 @@ class YamlLoader:
 
     def __init__(self, filename: str | os.PathLike):
         self.filename = Path(filename)
+        self._reset()
+
+    def _reset(self) -> None:
+        """Each load builds new objects: a loader can load its file again."""
         self.nodes_map: dict[str, Any] = {}
         self.jobs_map: dict[str, Any] = {}
         self.services_map: dict[str, Service] = {}
         self.variables = Variables()
+        #: the ScenarioWarning messages of the last load (missing scripts...)
+        self.warnings: list[str] = []
         self._captures: set[str] = set()
         self._deferred: list[tuple[int, str]] = []
 
@@ -160,6 +187,7 @@ class YamlLoader:
 
     def load_with_maps(self, env: dict | None = None, *, save_intermediate=None):
         """``(nodes_map, jobs_map, scheduler)``: like :meth:`load`, with the maps by id."""
+        self._reset()
         text = source = self._read()
         if env is not None or self.filename.suffix == ".j2":
             text = self._render(text, env or {})
@@ -200,8 +228,9 @@ class YamlLoader:
     def _render(self, text: str, env: dict) -> str:
         environment = jinja2.Environment(undefined=_KeepUnknown, keep_trailing_newline=True,
                                          loader=jinja2.FileSystemLoader(str(self.filename.parent)))
+        environment.filters["quote"] = _load_time_quote
         try:
-            return environment.from_string(text).render(**env)
+            return environment.from_string(_keep_run_time_expressions(environment, text, env)).render(**env)
         except jinja2.TemplateSyntaxError as exc:
             raise self._error(exc.lineno, f"Jinja2 syntax error: {exc.message} in "
                                           f"{_source_line(text, exc.lineno)!r}") from None
@@ -298,14 +327,41 @@ class YamlLoader:
             return Deferred(text, self.variables)
         return text
 
+    def _candidates(self, path: str) -> list[Path]:
+        """Where a local file is looked for: as given when absolute, else the current directory
+        (as apssh 0.27), then beside the YAML file."""
+        given = Path(path).expanduser()
+        if given.is_absolute():
+            return [given]
+        candidates = [Path.cwd() / given, self.filename.parent.resolve() / given]
+        return list(dict.fromkeys(candidates))
+
     def _local_file(self, path: str, entry: _Mapping, key: str, what: str) -> str:
-        resolved = Path(path).expanduser()
-        if not resolved.is_absolute():
-            resolved = self.filename.parent / resolved
-        if not resolved.exists():
-            raise self._error(entry.line_of(key), f"{what}: {key} {path!r}: no such local file "
-                                                  f"(looked for {resolved})")
-        return str(resolved)
+        candidates = self._candidates(path)
+        for candidate in candidates:
+            if candidate.exists():
+                return str(candidate)
+        raise self._error(entry.line_of(key), f"{what}: {key} {path!r}: no such local file "
+                                              f"(looked for {', '.join(map(str, candidates))})")
+
+    def _script_files(self, paths: list[str], entry: _Mapping, key: str, what: str,
+                      missing: list[str]) -> list[str]:
+        """Scripts and includes: found as _local_file does; a missing one is a warning (the
+        load goes on, its message is appended to ``missing``) and stays as given."""
+        found = []
+        for path in paths:
+            candidates = self._candidates(path)
+            existing = [candidate for candidate in candidates if candidate.is_file()]
+            if existing:
+                found.append(str(existing[0]))
+                continue
+            message = (f"{self.filename}:{entry.line_of(key)}: {what}: {key} {path!r}: no such local file "
+                       f"(looked for {', '.join(map(str, candidates))})")
+            self.warnings.append(message)
+            warnings.warn(message, ScenarioWarning, stacklevel=2)
+            missing.append(message)
+            found.append(path)
+        return found
 
     # -- building
     def _build(self, data: _Mapping) -> Scheduler:
@@ -532,19 +588,25 @@ class YamlLoader:
             script, *extra = command.split(maxsplit=1)
             args = [self._text(word, item.line_of("command")) for word in extra] + args
         key = "local_script" if "local_script" in item else "command"
-        path = self._local_file(script, item, key, what)
-        includes = [self._local_file(p, item, "includes", what) for p in self._strings(item, "includes", what, [])]
-        return RunScript(path, *args, includes=includes, **self._run_options(item, what, common))
+        missing: list[str] = []
+        (path,) = self._script_files([script], item, key, what, missing)
+        includes = self._script_files(self._strings(item, "includes", what, []), item, "includes", what, missing)
+        command = RunScript(path, *args, includes=includes, **self._run_options(item, what, common))
+        command.missing_files = "; ".join(missing) or None
+        return command
 
     def _command_RunString(self, item, what, common):
         body = self._value(item, "script_body", str, what)
         if body is None:
             raise self._error(item.line, f"{what}: 'script_body:' is missing")
         args = self._strings(item, "args", what, [])
-        includes = [self._local_file(p, item, "includes", what) for p in self._strings(item, "includes", what, [])]
-        return RunString(self._text(body, item.line_of("script_body")), *args, includes=includes,
-                         remote_name=self._value(item, "remote_name", str, what),
-                         **self._run_options(item, what, common))
+        missing: list[str] = []
+        includes = self._script_files(self._strings(item, "includes", what, []), item, "includes", what, missing)
+        command = RunString(self._text(body, item.line_of("script_body")), *args, includes=includes,
+                            remote_name=self._value(item, "remote_name", str, what),
+                            **self._run_options(item, what, common))
+        command.missing_files = "; ".join(missing) or None
+        return command
 
     def _sftp_options(self, item, what) -> dict:
         return {key: self._value(item, key, bool, what) for key in ("recurse", "preserve") if key in item}
@@ -597,7 +659,9 @@ class YamlLoader:
                 self._check_templates(item, key, line)
         elif isinstance(data, str) and "{{" in data and key not in DEFERRABLE_KEYS:
             try:
-                names = sorted(jinja2.meta.find_undeclared_variables(jinja2.Environment().parse(data)))
+                environment = jinja2.Environment()
+                environment.filters.update(TEMPLATE_FILTERS)
+                names = sorted(jinja2.meta.find_undeclared_variables(environment.parse(data)))
             except jinja2.TemplateSyntaxError as exc:
                 raise self._error(line, f"{key}: bad template {data!r}: {exc.message}") from None
             raise self._error(line, f"{key}: {data!r} uses {', '.join(names) or 'a variable'}, which is not "
@@ -607,6 +671,7 @@ class YamlLoader:
     def _check_deferred(self) -> None:
         """Every {{ name }} left in a command must be a variable some command captures."""
         environment = jinja2.Environment()
+        environment.filters.update(TEMPLATE_FILTERS)
         for line, text in self._deferred:
             try:
                 names = jinja2.meta.find_undeclared_variables(environment.parse(text))
@@ -617,6 +682,32 @@ class YamlLoader:
                 raise self._error(line, f"{text!r} uses {', '.join(unknown)}, which no command captures "
                                         f"(captured: {', '.join(sorted(self._captures)) or 'none'}); "
                                         f"give it with -D {unknown[0]}=value or add 'capture: {unknown[0]}'")
+
+
+_EXPRESSION = re.compile(r"\{\{.*?\}\}", re.DOTALL)
+_CAPTURE = re.compile(r"""\bcapture:\s*["']?([A-Za-z_][A-Za-z0-9_]*)["']?\s*(?:#.*)?$""", re.MULTILINE)
+
+
+def _keep_run_time_expressions(environment: jinja2.Environment, text: str, env: dict) -> str:
+    """Protect the ``{{ }}`` expressions that use values captured at run time (``capture: host``
+    in the file, and not given in ``env``): the load-time pass leaves them whole, filters
+    included (``{{ host | upper }}``), for the Deferred that renders them when the command runs.
+    Other expressions render now, and an undefined name in them is an error naming it."""
+    captured = set(_CAPTURE.findall(text)) - set(env)
+    if not captured:
+        return text
+
+    def protect(match: re.Match) -> str:
+        expression = match.group(0)
+        try:
+            names = jinja2.meta.find_undeclared_variables(environment.parse(expression))
+        except jinja2.TemplateSyntaxError:
+            return expression  # rendering reports it, with its line
+        if names & captured and not names - captured - set(env):
+            return "{% raw %}" + expression + "{% endraw %}"
+        return expression
+
+    return _EXPRESSION.sub(protect, text)
 
 
 def _kind_name(kinds) -> str:

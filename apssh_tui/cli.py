@@ -19,7 +19,10 @@ DEMO_SCENARIO = Path(__file__).parent / "demo" / "scenario.yaml.j2"
 
 def parser() -> argparse.ArgumentParser:
     cli = argparse.ArgumentParser(
-        prog="apssh-tui", description="Run, watch and steer an apssh scenario (YAML or Python).")
+        prog="apssh-tui", description="Run, watch and steer an apssh scenario (YAML or Python).",
+        usage="%(prog)s [options] [scenario] [-- script arguments]",
+        epilog="Everything after -- is a Python scenario's own command line (its sys.argv[1:]), "
+               "e.g. apssh-tui run.py -- -s SLICE -N 3")
     cli.add_argument("scenario", nargs="?", help="scenario file: .yaml, .yaml.j2 or .py")
     cli.add_argument("-D", "--define", action="append", default=[], metavar="NAME=VALUE",
                      help="a scenario variable (Jinja2 for YAML, scenario() argument for Python); repeatable")
@@ -44,7 +47,7 @@ def _prime_asynciojobs() -> None:
 
 
 def load_session(args, variables: dict) -> Session:
-    scenario = load_scenario(args.scenario, variables)
+    scenario = load_scenario(args.scenario, variables, getattr(args, "script_args", []))
     return Session(scenario, None if args.no_record else args.record_dir)
 
 
@@ -85,7 +88,12 @@ async def _demo(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run apssh-tui with ``argv``; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # what follows -- is the Python scenario's own command line
+    script_args = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[:argv.index("--")] if "--" in argv else argv
     args = parser().parse_args(argv)
+    args.script_args = script_args
     _prime_asynciojobs()
     try:
         args.keymap = keymap_of(args) if not args.headless else {}

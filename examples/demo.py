@@ -58,7 +58,7 @@ def build_scenario(bed: Testbed, workdir: Path) -> Scheduler:
                 for index, node in enumerate(nodes)]
     scheduler.add(Sequence(
         SshJob(nodes[0], command=Run("date +%s", capture=Capture("stamp", env)), label="capture a stamp"),
-        SshJob(nodes[1], command=Run(Deferred("echo the stamp seen on node1 was {{stamp}}", env)),
+        SshJob(nodes[1], command=Run(Deferred("echo the stamp seen on node1 was {{ stamp | quote }}", env)),
                label="use it elsewhere"),
         required=measures))
     return scheduler

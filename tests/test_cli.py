@@ -469,10 +469,27 @@ def test_window_bounds_open_connections(testbed, capsys):
     assert max(sampler.samples) == 2
 
 
-def test_window_must_be_positive(testbed, capsys):
-    """-w 0 is a usage error (exit 2)."""
-    assert Apssh().main("-w", "0", "-t", hp(testbed, "node1"), "true") == 2
+def test_window_must_not_be_negative(testbed, capsys):
+    """-w -1 is a usage error (exit 2)."""
+    assert Apssh().main("-w", "-1", "-t", hp(testbed, "node1"), "true") == 2
     assert "window" in capsys.readouterr().err
+
+
+def test_window_zero_means_no_limit(testbed, tmp_path, capsys):
+    """-w 0 (apssh 0.27's default): every target runs at once.
+
+    Each target checks in, then waits until all 4 have: with any limit below 4 the command
+    would give up (exit 1) instead of seeing the others.
+    """
+    names = ["node1", "node2", "node3", "node4"]
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    wait_all = (f'touch {barrier}/"$(echo $SSH_CONNECTION | tr " " _)"; n=0; '
+                f'while [ "$(ls {barrier} | wc -l)" -lt 4 ]; do n=$((n+1)); [ $n -gt 600 ] && exit 1; '
+                f'sleep 0.05; done; echo all-in')
+    argv = ["-w", "0", *(arg for name in names for arg in ("-t", hp(testbed, name))), wait_all]
+    assert Apssh().main(*argv) == 0
+    assert "apssh: 4 targets, 4 ok" in capsys.readouterr().err
 
 
 def test_host_key_policy_default_records_new_hosts(testbed, fresh_home, capsys):
@@ -542,13 +559,13 @@ def test_custom_format(testbed, capsys):
 
 
 def test_out_dir_one_file_per_host(testbed, tmp_path, capsys):
-    """-o DIR writes each host's stdout in DIR/<host> and its stderr in DIR/<host>.err."""
+    """-o DIR writes each target's stdout in DIR/<target> and its stderr in DIR/<target>.err."""
     outdir = tmp_path / "out"
     assert Apssh().main("-o", str(outdir), "-t", hp(testbed, "node1"), "-t", hp(testbed, "node2"),
                         "echo to-out; echo to-err >&2") == 0
-    for address in ("127.0.0.11", "127.0.0.12"):
-        assert (outdir / address).read_text() == "to-out\n"
-        assert (outdir / f"{address}.err").read_text() == "to-err\n"
+    for target in (hp(testbed, "node1"), hp(testbed, "node2")):
+        assert (outdir / target).read_text() == "to-out\n"
+        assert (outdir / f"{target}.err").read_text() == "to-err\n"
     captured = capsys.readouterr()
     assert "to-out" not in captured.out
     assert f"apssh: output in {outdir}" in captured.err
@@ -560,8 +577,8 @@ def test_date_time_dir(testbed, tmp_path, monkeypatch, capsys):
     assert Apssh().main("-d", "-t", hp(testbed, "node1"), "echo dated; echo dated-err >&2") == 0
     (directory,) = list(tmp_path.iterdir())
     assert STAMP.match(directory.name)
-    assert (directory / "127.0.0.11").read_text() == "dated\n"
-    assert (directory / "127.0.0.11.err").read_text() == "dated-err\n"
+    assert (directory / hp(testbed, "node1")).read_text() == "dated\n"
+    assert (directory / f"{hp(testbed, 'node1')}.err").read_text() == "dated-err\n"
 
 
 def test_date_time_dirs_of_the_same_second_do_not_collide(testbed, tmp_path, monkeypatch, capsys):
@@ -570,8 +587,8 @@ def test_date_time_dirs_of_the_same_second_do_not_collide(testbed, tmp_path, mon
     monkeypatch.setattr(cli, "time", SimpleNamespace(strftime=lambda fmt: "2030-01-02@03-04-05"))
     assert Apssh().main("-d", "-t", hp(testbed, "node1"), "echo first") == 0
     assert Apssh().main("-d", "-t", hp(testbed, "node1"), "echo second") == 0
-    assert (tmp_path / "2030-01-02@03-04-05" / "127.0.0.11").read_text() == "first\n"
-    assert (tmp_path / "2030-01-02@03-04-05-2" / "127.0.0.11").read_text() == "second\n"
+    assert (tmp_path / "2030-01-02@03-04-05" / hp(testbed, "node1")).read_text() == "first\n"
+    assert (tmp_path / "2030-01-02@03-04-05-2" / hp(testbed, "node1")).read_text() == "second\n"
 
 
 def test_date_time_dirs_of_concurrent_runs_do_not_collide(testbed, tmp_path, monkeypatch, capsys):
@@ -589,7 +606,7 @@ def test_date_time_dirs_of_concurrent_runs_do_not_collide(testbed, tmp_path, mon
     for thread in threads:
         thread.join()
     assert codes == {"alpha": 0, "beta": 0}
-    contents = sorted((directory / "127.0.0.11").read_text() for directory in tmp_path.iterdir())
+    contents = sorted((directory / hp(testbed, "node1")).read_text() for directory in tmp_path.iterdir())
     assert contents == ["alpha\n", "beta\n"]
 
 
@@ -682,6 +699,17 @@ def test_script_exit_code_counts(testbed, tmp_path, capsys):
     assert "1 failed: " in capsys.readouterr().err
 
 
+def test_includes_is_an_alias_of_include(testbed, tmp_path, capsys):
+    """--includes (apssh 0.27's spelling) copies the file beside the script, like -i/--include."""
+    data = tmp_path / "data.txt"
+    data.write_text("included\n")
+    script = tmp_path / "show.sh"
+    script.write_text('#!/bin/sh\ncat "$(dirname "$0")/data.txt"\n')
+    script.chmod(0o755)
+    assert Apssh().main("-s", "--includes", str(data), "-t", hp(testbed, "node1"), str(script)) == 0
+    assert "included" in capsys.readouterr().out
+
+
 def test_include_without_script_is_usage_error(testbed, tmp_path, capsys):
     """-i without -s is a usage error (exit 2)."""
     data = tmp_path / "data.txt"
@@ -730,10 +758,31 @@ def test_usage_errors_exit_2(argv, message, capsys):
     assert "Traceback" not in err
 
 
-def test_version_exits_0(capsys):
-    """--version prints the version and exits 0."""
-    assert Apssh().main("--version") == 0
+@pytest.mark.parametrize("option", ["--version", "-V"])
+def test_version_exits_0(capsys, option):
+    """--version and -V (apssh 0.27) print the version and exit 0."""
+    assert Apssh().main(option) == 0
     assert capsys.readouterr().out.startswith("apssh ")
+
+
+def test_proxies_hold_the_nodes_after_main(testbed, capsys):
+    """As with apssh 0.27, Apssh().main(...) leaves the target nodes in .proxies."""
+    command = Apssh()
+    assert command.main("-n", "-l", "guest", "-t", "gw->fit01 fit02", "true") == 0
+    (fit01, fit02) = command.proxies
+    assert (fit01.hostname, fit01.username, fit01.gateway.hostname) == ("fit01", "guest", "gw")
+    assert (fit02.hostname, fit02.gateway) == ("fit02", None)
+    command = Apssh()
+    assert command.main("-t", hp(testbed, "node1"), "true") == 0
+    assert [node.hostname for node in command.proxies] == [testbed.host("node1").address]
+
+
+def test_debug_lists_nodes_and_results(testbed, capsys):
+    """-D/--debug (apssh 0.27) names each target's node before the run and its result after."""
+    assert Apssh().main("-D", "-t", hp(testbed, "node1"), "true") == 0
+    err = capsys.readouterr().err
+    assert f"using target {testbed.user}@{testbed.host('node1').address}" in err
+    assert f"{hp(testbed, 'node1')}: exit 0" in err
 
 
 # ================================================================== console scripts
@@ -879,7 +928,8 @@ def test_appush_usage_errors(paths, message, capsys):
 
 # ================================================================== appull
 def test_appull_host_templates_create_local_dirs(testbed, tmp_path, capsys):
-    """appull @:remote local fills {host} in both paths and creates the local directories."""
+    """appull @:remote local fills {host} in both paths and creates the local directories; in the
+    local path {host} names the target as -m does (with its :port here)."""
     remote = tmp_path / "remote"
     remote.mkdir()
     for address in ("127.0.0.11", "127.0.0.12"):
@@ -887,8 +937,9 @@ def test_appull_host_templates_create_local_dirs(testbed, tmp_path, capsys):
     local = tmp_path / "local"
     assert Appull().main("-t", hp(testbed, "node1"), "-t", hp(testbed, "node2"),
                          f"@:{remote}/{{host}}.log", f"{local}/{{host}}/") == 0
-    for address in ("127.0.0.11", "127.0.0.12"):
-        assert (local / address / f"{address}.log").read_text() == f"log of {address}\n"
+    for name in ("node1", "node2"):
+        address = testbed.host(name).address
+        assert (local / hp(testbed, name) / f"{address}.log").read_text() == f"log of {address}\n"
 
 
 def test_appull_fqdn_host_and_user_templates(testbed, fresh_home, tmp_path, capsys):
@@ -945,7 +996,7 @@ def test_appull_missing_remote_file_fails_cleanly(testbed, tmp_path, capsys):
     assert "Traceback" not in err
     assert f"{hp(testbed, 'node2')}: failed: No such file" in err
     assert f"1 ok, 1 failed: {hp(testbed, 'node2')}" in err
-    assert (local / "127.0.0.11.txt").read_text() == "present\n"
+    assert (local / f"{hp(testbed, 'node1')}.txt").read_text() == "present\n"
 
 
 @pytest.mark.parametrize("paths, message", [

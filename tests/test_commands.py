@@ -286,8 +286,8 @@ def test_runscript_missing_local_script_names_it(testbed, tmp_path):
 
 
 def test_runscript_label_line(tmp_path):
-    """RunScript's label_line shows the script and its arguments."""
-    assert RunScript("../foo.sh", "arg1", 2).label_line() == "RunScript ../foo.sh arg1 2"
+    """RunScript's label_line shows the script's base name and its arguments (as apssh 0.27)."""
+    assert RunScript("../foo.sh", "arg1", 2).label_line() == "RunScript: foo.sh arg1 2"
     assert RunScript("../foo.sh", label="setup").label_line() == "setup"
 
 

@@ -43,15 +43,16 @@ def test_local_run_streams_stdout_and_stderr_apart():
     assert {datatype for datatype, _ in node.formatter.records} == {STDOUT, STDERR}
 
 
-def test_local_run_default_formatter_prints_localhost(capsys):
-    """With the default ColonFormatter, local output is printed as localhost:line, stderr on stderr."""
+def test_local_run_default_formatter_prints_localnode(capsys):
+    """With the default ColonFormatter, local output is printed as LOCALNODE:line (apssh 0.27's
+    host name), stderr on stderr."""
     node = LocalNode()
     assert isinstance(node.formatter, ColonFormatter)
     assert run_jobs(SshJob(node, commands=Run("echo", "hello")))
     assert run_jobs(SshJob(node, commands=Run("echo oops >&2")))
     out, err = capsys.readouterr()
-    assert out == "localhost:hello\n"
-    assert err == "localhost:oops\n"
+    assert out == "LOCALNODE:hello\n"
+    assert err == "LOCALNODE:oops\n"
 
 
 def test_local_runscript(tmp_path):

@@ -356,3 +356,76 @@ def test_parse_definitions_rejects_bad_ones(definition):
     """A definition without '=' or with a name that is not an identifier raises ValueError naming it."""
     with pytest.raises(ValueError, match=repr(definition).replace("[", r"\[")):
         parse_definitions([definition])
+
+
+# ---------------------------------------------------------------- a script's own command line
+OWN_OPTIONS = """
+import argparse
+import sys
+from pathlib import Path
+
+Path({counter!r}).open("a").write("executed\\n")
+
+def build(count, word):
+    return Scheduler(*[SshJob(make_node(), command=f"echo {{word}} {{i}}") for i in range(count)], timeout=30)
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-N", "--count", type=int, default=1)
+    parser.add_argument("-s", "--slice", default="default-slice")
+    args = parser.parse_args()
+    build(args.count, args.slice).run()
+"""
+
+
+def test_script_gets_its_own_arguments(testbed, tmp_path):
+    """script_args become the script's sys.argv[1:]: its argparse sees -s SLICE -N 3."""
+    counter = tmp_path / "executions"
+    path = write_python(testbed, tmp_path, OWN_OPTIONS.format(counter=str(counter)))
+    saved = sys.argv[:]
+
+    loaded = load_scenario(path, script_args=["-s", "my-slice", "-N", "3"])
+
+    assert sys.argv == saved
+    lines = [job.commands[0].command_line() for job in loaded.scheduler.jobs]
+    assert sorted(lines) == ["echo my-slice 0", "echo my-slice 1", "echo my-slice 2"]
+    assert loaded.scheduler.run()
+
+
+def test_script_without_scheduler_or_scenario_is_executed_once(testbed, tmp_path):
+    """An apssh script (no module-level scheduler, no scenario()) is executed once, as __main__."""
+    counter = tmp_path / "executions"
+    path = write_python(testbed, tmp_path, OWN_OPTIONS.format(counter=str(counter)))
+
+    loaded = load_scenario(path)
+
+    assert counter.read_text() == "executed\n"
+    assert [job.commands[0].command_line() for job in loaded.scheduler.jobs] == ["echo default-slice 0"]
+
+
+def test_scenario_function_is_executed_once_as_a_module(testbed, tmp_path):
+    """A file defining scenario() is executed once, not as __main__ (its main block does not run)."""
+    counter = tmp_path / "executions"
+    path = write_python(testbed, tmp_path, f"""
+        from pathlib import Path
+        Path({str(counter)!r}).open("a").write("executed\\n")
+
+        def scenario(word="hi"):
+            return Scheduler(SshJob(make_node(), command=f"echo {{word}}"), timeout=30)
+
+        if __name__ == "__main__":
+            Path({str(counter)!r}).open("a").write("main block\\n")
+    """)
+
+    loaded = load_scenario(path, {"word": "hello"})
+
+    assert counter.read_text() == "executed\n"
+    assert loaded.scheduler.jobs.pop().commands[0].command_line() == "echo hello"
+
+
+def test_script_arguments_for_a_yaml_scenario_are_refused(tmp_path):
+    """Arguments after -- only make sense for a Python script: a YAML scenario says to use -D."""
+    path = tmp_path / "s.yaml"
+    path.write_text("nodes: []\njobs: []\n")
+    with pytest.raises(ScenarioError, match="-D name=value"):
+        load_scenario(path, script_args=["-N", "3"])

@@ -300,18 +300,19 @@ def test_nested_critical_failure_aborts_outer_scheduler(testbed):
 
 # ---------------------------------------------------------------- labels
 def test_text_label_shows_first_command_and_how_many_more():
-    """text_label(): the first command's label_line, plus '(+N more)' when there are others."""
+    """text_label(): the first command's label_line, plus '.. + N' when there are N others (as apssh 0.27)."""
     node = SshNode("localhost")
     assert SshJob(node, command="echo a").text_label() == "echo a"
-    assert SshJob(node, commands=[Run("echo a"), Run("echo b"), Run("echo c")]).text_label() == "echo a (+2 more)"
+    assert SshJob(node, commands=[Run("echo a"), Run("echo b"), Run("echo c")]).text_label() == "echo a.. + 2"
     assert SshJob(node, commands=Run("echo a", label="say a")).text_label() == "say a"
 
 
-def test_graph_label_lists_every_command():
-    """graph_label(): one line per command, labels honoured; it is what Scheduler.dot_format() shows."""
-    job = SshJob(SshNode("localhost"), commands=[Run("echo a"), Run("echo b", label="second")])
-    assert job.graph_label() == "echo a\nsecond"
-    assert "label=\"echo a\nsecond\"" in Scheduler(job).dot_format()
+def test_graph_label_names_the_node_then_every_command():
+    """graph_label(): user@host, then one line per command, labels honoured (as apssh 0.27);
+    it is what Scheduler.dot_format() shows."""
+    job = SshJob(SshNode("localhost", username="guest"), commands=[Run("echo a"), Run("echo b", label="second")])
+    assert job.graph_label() == "guest@localhost\necho a\nsecond"
+    assert "label=\"guest@localhost\necho a\nsecond\"" in Scheduler(job).dot_format()
 
 
 def test_details_names_node_and_commands(testbed, capsys):

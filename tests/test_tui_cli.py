@@ -124,3 +124,37 @@ def test_demo_headless_fails_on_its_first_run(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "failed: measure measure (fails once)" in out
     assert out.endswith("== scenario FAILED\n")
+
+
+SCRIPT_WITH_OPTIONS = """\
+import argparse
+from asynciojobs import Scheduler
+from apssh import SshNode, SshJob
+
+parser = argparse.ArgumentParser()
+parser.add_argument("-u", "--user")
+parser.add_argument("--host")
+parser.add_argument("--port", type=int)
+parser.add_argument("--known-hosts")
+parser.add_argument("-N", type=int, default=1)
+parser.add_argument("flag")
+args = parser.parse_args()
+node = SshNode(args.host, port=args.port, username=args.user, known_hosts=args.known_hosts)
+scheduler = Scheduler(*[SshJob(node, command=f"echo {i} >> {args.flag}") for i in range(args.N)], timeout=30)
+scheduler.run()
+"""
+
+
+def test_headless_python_script_gets_the_arguments_after_dashdash(testbed, tmp_path, capsys):
+    """apssh-tui script.py --headless -- OPTIONS: the script parses OPTIONS, its jobs run with them."""
+    script = tmp_path / "with_options.py"
+    script.write_text(SCRIPT_WITH_OPTIONS)
+    flag = tmp_path / "flag"
+    host = testbed.host("node1")
+    argv = [str(script), "--headless", "--no-record", "--", "-u", testbed.user, "--host", host.address,
+            "--port", str(host.port), "--known-hosts", str(testbed.all_known_hosts), "-N", "3", str(flag)]
+
+    assert main(argv) == 0
+
+    assert sorted(flag.read_text().split()) == ["0", "1", "2"]
+    assert "== scenario succeeded" in capsys.readouterr().out

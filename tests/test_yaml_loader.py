@@ -19,6 +19,7 @@ from testbed import wait_for
 
 from apssh import CommandFailedError, LocalNode, RawFormatter, ScenarioError, SshJob, SshNode, YamlLoader
 from apssh.sshproxy import HostKeyError, SshConnectError
+from apssh.yaml_loader import ScenarioWarning
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 HOSTS = ("node1", "node2", "node3", "node4", "gw1", "gw2", "gw3")
@@ -243,7 +244,7 @@ def test_localnode_runs_commands_locally(testbed, tmp_path, capsys):
     assert run(scheduler)
 
     assert isinstance(nodes["here"], LocalNode)
-    host, ppid = capsys.readouterr().out.strip().removeprefix("localhost:").split()
+    host, ppid = capsys.readouterr().out.strip().removeprefix("LOCALNODE:").split()
     assert host == "not-remote"
     assert ppid == str(os.getpid())
 
@@ -1180,12 +1181,6 @@ BAD = {
                             "  - id: j\n    node: n\n    command: x\n", 4, ["'trusting'", "strict"]),
     "bad port": ("nodes:\n  - id: n\n    hostname: h\n    port: ssh\njobs:\n  - id: j\n    node: n\n"
                  "    command: x\n", 4, ["'ssh'"]),
-    "missing local_script": (NODE_OK + "jobs:\n  - id: j\n    node: n\n    commands:\n      - type: RunScript\n"
-                             "        local_script: nosuch.sh\n", 9, ["'nosuch.sh'"]),
-    "missing RunScript command script": (NODE_OK + "jobs:\n  - id: j\n    node: n\n    commands:\n"
-                                         "      - type: RunScript\n        command: gone.sh a b\n", 9, ["'gone.sh'"]),
-    "missing includes": (NODE_OK + "jobs:\n  - id: j\n    node: n\n    commands:\n      - type: RunString\n"
-                         "        script_body: x\n        includes: [lost.sh]\n", 10, ["'lost.sh'"]),
     "missing localpaths": (NODE_OK + "jobs:\n  - id: j\n    node: n\n    commands:\n      - type: Push\n"
                            "        localpaths: [absent.txt]\n        remotepath: x\n", 9, ["'absent.txt'"]),
     "missing keys file": ("nodes:\n  - id: n\n    hostname: h\n    keys: [nokey]\njobs:\n  - id: j\n    node: n\n"
@@ -1282,3 +1277,91 @@ def test_bad_input_builds_nothing(testbed, tmp_path):
     assert testbed.count_log(node1, "Accepted publickey") == before
     assert not (tmp_path / "ran").exists()
 
+
+
+# ---------------------------------------------------------------- as apssh 0.27 finds and renders things
+MISSING_SCRIPT = """
+    - id: j
+      node: n
+      commands:
+        - type: RunScript
+          local_script: nosuch.sh
+          includes: [lost.sh]
+"""
+
+
+def test_missing_script_loads_with_a_warning_and_fails_when_run(testbed, tmp_path, monkeypatch):
+    """A missing local_script/include: the scenario loads (to inspect it), a ScenarioWarning names the
+    file and the paths tried, and the job fails at run time with that message."""
+    here = tmp_path / "cwd"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    path = scenario(tmp_path, node("n", "node1"), MISSING_SCRIPT)
+
+    with pytest.warns(ScenarioWarning) as warned:
+        scheduler = load(testbed, path)
+
+    messages = [str(warning.message) for warning in warned]
+    assert len(messages) == 2
+    script_message = next(message for message in messages if "'nosuch.sh'" in message)
+    assert script_message.startswith(f"{path}:")
+    assert str(here / "nosuch.sh") in script_message and str(tmp_path / "nosuch.sh") in script_message
+    with pytest.raises(CommandFailedError) as info:
+        run(scheduler)
+    assert script_message in str(info.value)
+    assert str(tmp_path / "lost.sh") in str(info.value)
+
+
+def test_local_script_found_in_the_current_directory_first(testbed, tmp_path, monkeypatch, capsys):
+    """As apssh 0.27: local_script and includes relative to the current directory, then to the YAML file."""
+    here = tmp_path / "cwd"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    (here / "who.sh").write_text('#!/bin/sh\n. "$(dirname "$0")/lib.sh"; echo "cwd script, $LIB"\n')
+    (tmp_path / "who.sh").write_text("#!/bin/sh\necho yaml-dir script\n")
+    (tmp_path / "lib.sh").write_text("LIB=lib-beside-yaml\n")
+    path = scenario(tmp_path, node("n", "node1", "formatter: RawFormatter"), """
+        - id: j
+          node: n
+          commands:
+            - type: RunScript
+              local_script: who.sh
+              includes: [lib.sh]
+    """)
+
+    assert run(load(testbed, path))
+
+    assert capsys.readouterr().out == "cwd script, lib-beside-yaml\n"
+
+
+def test_a_loader_loads_twice(testbed, tmp_path):
+    """load() twice on one YamlLoader gives two schedulers, each runnable (no 'duplicate node id')."""
+    path = scenario(tmp_path, node("n", "node1"), """
+        - id: j
+          node: n
+          command: "true"
+    """)
+    loader = YamlLoader(path)
+    first = loader.load(jinja_env(testbed, tmp_path))
+    second = loader.load(jinja_env(testbed, tmp_path))
+
+    assert first is not second
+    assert run(first) and run(second)
+
+
+def test_filter_on_a_captured_value_is_rendered_at_run_time(testbed, tmp_path, capsys):
+    """'{{ host | upper }}' on a value captured when the scenario runs is rendered then, filter included."""
+    path = scenario(tmp_path, node("n", "node1", "formatter: RawFormatter"), """
+        - id: j
+          node: n
+          commands:
+            - type: Run
+              command: echo fit01
+              capture: host
+            - type: Run
+              command: echo {{ host | upper }}-{{ user }}
+    """)
+
+    assert run(load(testbed, path))
+
+    assert capsys.readouterr().out.splitlines()[-1] == f"FIT01-{testbed.user}"
