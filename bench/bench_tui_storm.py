@@ -10,8 +10,9 @@ shows ``aborted`` in the table (abort on screen), and how long until the run has
 
     .venv/bin/python bench/bench_tui_storm.py [--hosts 100] [--seconds 10]
 
-Prints the median and p99 latency, the worst one, the connecting meter seen on the summary line,
-and the abort times.
+The sshd servers run with ``nice 19``: on a real testbed their CPU is on other machines, here
+they share the client's cores.  Prints the median and p99 latency, the worst one, the client's
+CPU time, the connecting meter seen on the summary line, and the abort times.
 """
 
 from __future__ import annotations
@@ -58,7 +59,9 @@ def start_servers(bed: Testbed, hosts: int, base: Path) -> tuple[list[tuple[str,
         lines += [f"PidFile {base}/storm-{server}.pid", "LogLevel ERROR"]
         config = base / f"storm-{server}.conf"
         config.write_text("\n".join(lines) + "\n")
-        processes.append(subprocess.Popen([SSHD, "-D", "-f", str(config), "-E", str(base / f"storm-{server}.log")],
+        # niced: on a real testbed the servers' CPU is elsewhere; here they share the client's two cores
+        processes.append(subprocess.Popen(["nice", "-n", "19", SSHD, "-D", "-f", str(config),
+                                           "-E", str(base / f"storm-{server}.log")],
                                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.DEVNULL, start_new_session=True))
         endpoints += [(address, port) for address in addresses]
@@ -87,22 +90,36 @@ async def measure(session: Session, seconds: float) -> dict:
     loop = asyncio.get_running_loop()
     latencies, meters = [], []
     result = {}
+    async def key_latency(key: str) -> float:
+        sent = time.perf_counter()
+        await pilot.press(key)
+        painted = loop.create_future()
+        app.call_after_refresh(lambda: painted.done() or painted.set_result(time.perf_counter()))
+        return await painted - sent
+
     async with app.run_test(size=(140, 40)) as pilot:
         await pilot.pause(0.2)
+        baseline = []  # the same keys before the run: what the machine's load alone costs
+        start = time.perf_counter()
+        while time.perf_counter() - start < 3:
+            baseline.append(await key_latency("down" if len(baseline) % 2 == 0 else "up"))
+            await asyncio.sleep(0.1)
+        result["baseline"] = baseline
         await pilot.press("s")
         start = time.perf_counter()
+        cpu_start = time.process_time()
         key = "down"
         while time.perf_counter() - start < seconds:
             sent = time.perf_counter()
-            await pilot.press(key)
-            painted = loop.create_future()
-            app.call_after_refresh(lambda future=painted: future.done() or future.set_result(time.perf_counter()))
-            latencies.append(await painted - sent)
+            latencies.append(await key_latency(key))
             key = "up" if key == "down" else "down"
             meter = session.connections.connecting_meter()
             if meter:
                 meters.append(meter)
             await asyncio.sleep(max(0.0, 0.1 - (time.perf_counter() - sent)))
+        result["client cpu"] = time.process_time() - cpu_start
+        result["window"] = time.perf_counter() - start
+        result["connected"] = session.connections.connecting_meter() or "all settled"
         running = [record.key for record in session.model if record.state == JobState.RUNNING]
         result["running at abort"] = len(running)
         sent = time.perf_counter()
@@ -154,6 +171,11 @@ def main() -> None:
     print(f"{args.hosts} hosts, first {args.seconds:g} s after 's': {len(latencies)} keys, "
           f"key to screen median {statistics.median(latencies) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
           f"max {latencies[-1] * 1000:.0f} ms")
+    baseline = sorted(result["baseline"])
+    print(f"before 's' (no connection): {len(baseline)} keys, median {statistics.median(baseline) * 1000:.0f} ms, "
+          f"max {baseline[-1] * 1000:.0f} ms")
+    print(f"client CPU during the window: {result['client cpu']:.1f} s of {result['window']:.1f} s; "
+          f"at its end: {result['connected']}")
     meters = result["meters"]
     print(f"connecting meter seen {len(meters)} times: {meters[0] if meters else '-'} ... "
           f"{meters[-1] if meters else '-'}")
