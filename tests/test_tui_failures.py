@@ -24,7 +24,7 @@ def drive(arun, app, body, size=SIZE):
     async def main():
         async with app.run_test(size=size) as pilot:
             await body(pilot)
-    arun(main(), timeout=90)
+    arun(main(), timeout=120)
     return app
 
 
@@ -171,3 +171,39 @@ def test_folded_row_shows_its_counts_in_full(testbed, arun):
     assert seen["before"] == "6 idle"
     assert seen["after"] == "1 failed, 5 done"
     assert seen["width"] >= len(seen["after"])
+
+
+def test_summary_shows_the_connecting_meter_while_connections_open(testbed, arun):
+    """While a host has not answered yet, the summary says 'connecting 1/2' (one settled of two);
+    abort shows on the jobs at once."""
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.11", 0))
+    silent.listen(8)  # accepts TCP in the kernel, never says a word: the SSH banner never comes
+    try:
+        mute = SshJob(node(testbed, "node1", port=silent.getsockname()[1]), command="echo never", label="mute",
+                      critical=False)
+        slow = SshJob(node(testbed, "node2"), command="sleep 49.9", label="slow", critical=False)
+        app = ApsshTui(session_of(Scheduler(mute, slow, timeout=60), {"mute": mute, "slow": slow}))
+        seen = {}
+
+        async def body(pilot):
+            await pilot.press("s")
+            assert await until(lambda: "connecting 1/2" in str(app.summary.render()), pilot=pilot)
+            seen["during"] = str(app.summary.render())
+            await pilot.press("a")
+            seen["states at once"] = {key: app.session.model[key].state for key in ("mute", "slow")}
+            # stopping the remote command and the pending connection takes a while: the screen does not wait
+            assert await until(lambda: app.last_result is not None and not app.session.runner.running, pilot=pilot,
+                               timeout=70)
+            await pilot.pause(0.2)
+            seen["after"] = str(app.summary.render())
+
+        drive(arun, app, body)
+    finally:
+        silent.close()
+
+    assert seen["during"].startswith("done 0 / failed 0 / running 2 / total 2  -  connecting 1/2  -  ")
+    assert seen["states at once"] == {"mute": JobState.ABORTED, "slow": JobState.ABORTED}
+    assert seen["after"].endswith("run: aborted by user")
