@@ -13,9 +13,13 @@ from textual.command import Hit, Hits, Provider
 from textual.containers import Horizontal
 from textual.widgets import Footer, Header, Log, TabbedContent, TabPane
 
+from .core.export import graph_source, render_graph
+from .core.outcome import run_outcome
 from .core.states import PROBLEM_STATES
 from .widgets.confirm import ConfirmScreen
 from .widgets.details import JobDetails
+from .widgets.failures import FailuresTable
+from .widgets.graph import GraphView
 from .widgets.help import HelpScreen
 from .widgets.jobs import JobsTable
 from .widgets.output import OutputPane
@@ -45,7 +49,8 @@ class ActionsProvider(Provider):
 
 def all_bindings() -> list[Binding]:
     """Every binding of the app and its panes (their ids are what a keymap file names)."""
-    return list(ApsshTui.BINDINGS) + list(JobsTable.BINDINGS) + list(ServicesTable.BINDINGS)
+    return (list(ApsshTui.BINDINGS) + list(JobsTable.BINDINGS) + list(ServicesTable.BINDINGS)
+            + list(GraphView.BINDINGS))
 
 
 class ApsshTui(App):
@@ -79,6 +84,8 @@ class ApsshTui(App):
         Binding("2", "tab('output')", "Output", show=False, id="app.tab_output"),
         Binding("3", "tab('topology')", "Topology", show=False, id="app.tab_topology"),
         Binding("4", "tab('services')", "Services", show=False, id="app.tab_services"),
+        Binding("5", "tab('graph')", "Graph", show=False, id="app.tab_graph"),
+        Binding("6", "tab('failures')", "Failures", show=False, id="app.tab_failures"),
         Binding("f1", "help", "Help", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
@@ -98,12 +105,12 @@ class ApsshTui(App):
     # -- layout
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
-        yield RunSummary(self.session.model, id="summary")
+        yield RunSummary(self.session.model, self.session.connections, id="summary")
         with TabbedContent(initial="jobs", id="tabs"):
             with TabPane("Jobs", id="jobs"):
                 with Horizontal(id="jobs-area"):
                     yield JobsTable(self.session.model, id="jobs-table")
-                    yield JobDetails(self.session.model, id="details")
+                    yield JobDetails(self.session.model, self.session.store, id="details")
             with TabPane("Output", id="output"):
                 yield OutputPane(self.session, id="output-pane")
             with TabPane("Topology", id="topology"):
@@ -111,6 +118,10 @@ class ApsshTui(App):
             with TabPane("Services", id="services"):
                 yield ServicesTable(self.session.services, id="services-table")
                 yield Log(id="service-log", max_lines=2000)
+            with TabPane("Graph", id="graph"):
+                yield GraphView(self.session.model, id="graph-view")
+            with TabPane("Failures", id="failures"):
+                yield FailuresTable(self.session, id="failures-table")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -119,6 +130,10 @@ class ApsshTui(App):
         self.summary = self.query_one(RunSummary)
         self.output = self.query_one(OutputPane)
         self.topology = self.query_one(TopologyTree)
+        self.graph = self.query_one(GraphView)
+        self.failures = self.query_one(FailuresTable)
+        self.tabs = self.query_one(TabbedContent)  # kept: a modal screen on top hides it from query_one
+        self.session.model.subscribe(lambda record: self.graph.mark_dirty())
         self.session.model.subscribe(lambda record: self.jobs_table.mark_dirty(record.key))
         self.session.connections.subscribe(lambda connection: self.topology.mark_dirty(connection.key))
         if self.replay:
@@ -136,6 +151,9 @@ class ApsshTui(App):
         self.summary.refresh_summary()
         self.output.poll()
         self.topology.refresh_labels()
+        self.graph.refresh_states()
+        if self.tabs.active == "failures":
+            self.failures.refresh_failures()
         now = time.monotonic()
         if not self.replay and self.session.runner.running and now - self._last_save >= SAVE_SECONDS:
             # the record stays current while jobs run: a crash or a kill loses at most this much
@@ -160,6 +178,24 @@ class ApsshTui(App):
 
     def on_jobs_table_selected(self, message: JobsTable.Selected) -> None:
         self.details.show(message.key, self.jobs_table.groups.get(message.key))
+        self.graph.select_job(message.key)
+
+    def on_failures_table_chosen(self, message: FailuresTable.Chosen) -> None:
+        """Enter on a cause: its first job in the jobs table, with its details."""
+        self.action_tab("jobs")
+        self.jobs_table.select(message.keys[0])
+
+    def on_graph_view_selected(self, message: GraphView.Selected) -> None:
+        """The jobs table follows the graph's selection (a folded row stands for its members)."""
+        table, key = self.jobs_table, message.key
+        if key in table.groups and key not in table.folded_groups:
+            key = table.groups[key].members[0].key
+        elif key in table.group_of and table.group_of[key].key in table.folded_groups:
+            key = table.group_of[key].key
+        if key in table.groups:
+            table.move_cursor(row=table.get_row_index(key))
+        elif key in self.session.model.records:
+            table.select(key)
 
     # -- running
     def _launch(self, coroutine_function, description: str) -> None:
@@ -168,9 +204,7 @@ class ApsshTui(App):
         async def work():
             ok = await coroutine_function()
             self.last_result = ok
-            status = "succeeded" if ok else "FAILED"
-            self.summary.set_status(f"{description}: {status} (r re-runs failed jobs)" if not ok
-                                    else f"{description}: {status}")
+            self.summary.set_status(run_outcome(description, ok, self.session.runner, self.session.store))
             self.refresh_bindings()
         self.run_worker(work(), group="run", exit_on_error=False)
         self.refresh_bindings()
@@ -199,7 +233,7 @@ class ApsshTui(App):
 
     def action_abort(self) -> None:
         if self.session.runner.abort():
-            self.summary.set_status("aborting: stopping remote commands, closing connections")
+            self.summary.set_status("aborted by user: stopping remote commands, closing connections")
 
     def action_abort_job(self) -> None:
         keys = self.jobs_table.selected_keys()
@@ -223,7 +257,8 @@ class ApsshTui(App):
         # a late call for a tab left since must not focus it: focusing activates its pane again
         if not self.screen_stack or self.query_one(TabbedContent).active != tab:
             return
-        focus = {"jobs": JobsTable, "output": OutputPane, "topology": TopologyTree, "services": ServicesTable}
+        focus = {"jobs": JobsTable, "output": OutputPane, "topology": TopologyTree, "services": ServicesTable,
+                 "graph": GraphView, "failures": FailuresTable}
         widget = self.query_one(focus[tab])
         (widget.log_widget if tab == "output" else widget).focus()
 
@@ -279,20 +314,19 @@ class ApsshTui(App):
         self.notify(f"output saved in {path}")
 
     def action_export_graph(self) -> None:
-        scheduler = getattr(self.session.model, "scheduler", None)
-        if scheduler is None:
-            self.notify("no scheduler to export in a replay", severity="warning")
-            return
+        """graph.dot, .svg and .png of the jobs with their states (dot runs in a thread)."""
         base = self._artefact_dir() / "graph"
-        source = graphviz.Source(scheduler.dot_format())
-        base.with_suffix(".dot").write_text(source.source, encoding="utf-8")
-        try:
-            for fmt in ("svg", "png"):
-                source.render(outfile=str(base.with_suffix(f".{fmt}")), cleanup=True)
-        except graphviz.ExecutableNotFound:
-            self.notify(f"graph saved as {base}.dot; install graphviz (dot) for .svg/.png", severity="warning")
-            return
-        self.notify(f"graph exported: {base}.dot, .svg, .png")
+        source = graph_source(self.session.model)
+
+        def work() -> None:
+            try:
+                render_graph(source, base)
+            except graphviz.ExecutableNotFound:
+                self.call_from_thread(self.notify, f"graph saved as {base}.dot; install graphviz (dot) "
+                                      "for .svg/.png", severity="warning")
+                return
+            self.call_from_thread(self.notify, f"graph exported: {base}.dot, .svg, .png")
+        self.run_worker(work, thread=True, group="export", exit_on_error=False)
 
     def action_help(self) -> None:
         keymap = self._keymap

@@ -7,11 +7,10 @@ import asyncio
 import sys
 from pathlib import Path
 
-from asynciojobs import AbstractJob
-
 from apssh.scenario import load_scenario, parse_definitions
 from apssh.yaml_loader import ScenarioError
 
+from .core.jobs_bridge import prime_unicode_detection
 from .core.keymap import KeymapError
 from .core.session import DEFAULT_RECORD_BASE, Session
 
@@ -44,7 +43,7 @@ def parser() -> argparse.ArgumentParser:
 
 def _prime_asynciojobs() -> None:
     # asynciojobs reads sys.stdout.encoding; Textual's stdout has none, so ask before it opens
-    AbstractJob._detect_support_for_unicode()
+    prime_unicode_detection()
 
 
 def load_session(args, variables: dict) -> Session:

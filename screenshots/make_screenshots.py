@@ -3,7 +3,8 @@
 
     .venv/bin/python screenshots/make_screenshots.py
 
-Writes running.svg, failed.svg, gathered.svg, topology.svg and services.svg beside this file.
+Writes running.svg, failed.svg, gathered.svg, graph.svg, failures.svg, topology.svg and services.svg
+beside this file.
 """
 
 from __future__ import annotations
@@ -55,6 +56,13 @@ async def main() -> None:
             await pilot.press("g")
             await pilot.pause(0.5)
             save("gathered")
+            await pilot.press("5")
+            await wait_until(pilot, lambda: app.graph.ready)
+            await pilot.pause(0.3)
+            save("graph")
+            await pilot.press("6")
+            await pilot.pause(0.5)
+            save("failures")
             await pilot.press("3")
             await pilot.pause(0.3)
             save("topology")

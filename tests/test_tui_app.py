@@ -694,18 +694,22 @@ def test_save_output_key_writes_the_output_to_a_file(testbed, arun, tmp_path):
 
 
 def test_export_graph_key_writes_dot_svg_and_png(testbed, arun, tmp_path):
-    """'e' exports the scheduler's graph as graph.dot, graph.svg and graph.png in the record directory."""
+    """'e' exports the jobs' graph as graph.dot, graph.svg and graph.png in the record directory:
+    each job by id, label and node, filled with its state's colour."""
     session = one_job_session(testbed, tmp_path)
     app = ApsshTui(session)
+    graph = session.record_dir / "graph"
 
     async def body(pilot):
+        assert await press_and_finish(pilot, "s")
         await pilot.press("e")
-        await pilot.pause(0.1)
+        assert await until(lambda: graph.with_suffix(".png").is_file(), pilot=pilot)
+        await pilot.pause(0.2)
 
     drive(arun, app, body)
 
-    graph = session.record_dir / "graph"
-    assert "echo hi" in graph.with_suffix(".dot").read_text()
+    dot = graph.with_suffix(".dot").read_text()
+    assert f'"hello" [label="hello\\n{testbed.user}@127.0.0.11\\ndone", fillcolor="palegreen"];' in dot
     assert graph.with_suffix(".svg").read_text().lstrip().startswith(("<?xml", "<svg"))
     assert graph.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -501,7 +501,7 @@ PrintMotd no
 PrintLastLog no
 UseDNS no
 Subsystem sftp internal-sftp
-SetEnv {MARKER_VARIABLE}={self.token} {MARKER_VARIABLE}_HOST={host.name}
+SetEnv {MARKER_VARIABLE}={self.token} {MARKER_VARIABLE}_HOST={host.name} SHLVL=1
 LogLevel DEBUG
 {host.sshd_extra}""")
 

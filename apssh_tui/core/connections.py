@@ -72,6 +72,16 @@ class ConnectionModel:
         """Connections made directly from the local host."""
         return sorted((c for c in self.connections.values() if c.gateway is None), key=lambda c: c.key)
 
+    def connecting_meter(self) -> str:
+        """``connecting 37/100`` while connections are being opened (37 settled, opened or failed,
+        out of 100 nodes and gateways); empty when none is being opened."""
+        states = [connection.state for connection in self.connections.values()]
+        if ConnectionState.CONNECTING not in states:
+            return ""
+        settled = sum(state in (ConnectionState.CONNECTED, ConnectionState.SFTP_OPEN, ConnectionState.FAILED)
+                      for state in states)
+        return f"connecting {settled}/{len(states)}"
+
     def subscribe(self, listener: Callable[[Connection], None]) -> None:
         self._listeners.append(listener)
 

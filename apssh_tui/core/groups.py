@@ -18,7 +18,7 @@ from .states import PROBLEM_STATES, JobRecord, JobState
 FOLD_THRESHOLD = 5
 # which state a group shows: the most worrying one among its members
 _PRECEDENCE = [JobState.FAILED, JobState.UNREACHABLE, JobState.TIMED_OUT, JobState.ABORTED,
-               JobState.RUNNING, JobState.WAITING, JobState.IDLE, JobState.DONE]
+               JobState.SKIPPED, JobState.RUNNING, JobState.WAITING, JobState.IDLE, JobState.DONE]
 
 
 @dataclass

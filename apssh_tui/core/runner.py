@@ -25,8 +25,9 @@ from apssh.sshjob import SshJob
 from apssh.sshproxy import SshConnectError
 from apssh.topology import co_close_ssh_in_scheduler
 
+from .jobs_bridge import replace_co_run, reset_for_another_run, unfinished_task
 from .output import JobFormatter, OutputStore
-from .states import JobRecord, JobState, StateModel
+from .states import PROBLEM_STATES, JobRecord, JobState, StateModel
 
 
 class JobAborted(Exception):
@@ -57,6 +58,7 @@ class Runner:
         self._run_task: asyncio.Task | None = None
         self._abort_task: asyncio.Task | None = None
         self._aborting = False
+        self.aborted_by_user = False  # the last run was stopped with abort()
         self._abort_requested: set[str] = set()
         for record in model:
             self._instrument(record)
@@ -93,7 +95,9 @@ class Runner:
                 self._finish(record, JobState.UNREACHABLE, error=str(exc))
                 raise
             except Exception as exc:
-                self._finish(record, JobState.FAILED, error=f"{type(exc).__name__}: {exc}")
+                # a critical SshJob's failing command raises: keep its exit code all the same
+                self._finish(record, JobState.FAILED, error=f"{type(exc).__name__}: {exc}",
+                             result=getattr(exc, "retcod", None))
                 raise
             finally:
                 self._inner.pop(record.key, None)
@@ -103,7 +107,7 @@ class Runner:
                          error=f"exit code {result}" if failed and isinstance(job, SshJob) else "")
             return result
 
-        job.co_run = co_run
+        replace_co_run(job, co_run)
 
     def _finish(self, record: JobRecord, state: JobState, **fields) -> None:
         self.model.set_state(record, state, ended=time.time(), **fields)
@@ -180,6 +184,7 @@ class Runner:
             return True
         self.runs += 1
         self._aborting = False
+        self.aborted_by_user = False
         self._abort_requested.clear()
         self.last_error = None
         planned = [self.model[key] for keys in plan.values() for key in keys]
@@ -210,22 +215,38 @@ class Runner:
 
     async def _tidy(self, planned: list[JobRecord]) -> None:
         """After a run: stop leftovers, name what never ran, and close connections if aborted."""
-        leftovers = [r.job._task for r in planned
-                     if r.job._task is not None and not r.job._task.done()]
+        leftovers = [task for task in (unfinished_task(r.job) for r in planned) if task is not None]
         for task in leftovers:
             task.cancel()
         if leftovers:
             await asyncio.gather(*leftovers, return_exceptions=True)
         timed_out = self.scheduler.failed_time_out()
-        for record in planned:
+        planned_keys = {record.key for record in planned}
+        for record in self.model:  # parents before their jobs, requirements before what needs them
+            if record.key not in planned_keys:
+                continue
             if record.state == JobState.WAITING:
-                self.model.set_state(record, JobState.IDLE, error="did not run")
+                blocker = None if self._aborting else self._failed_requirement(record)
+                if blocker is not None:
+                    self.model.set_state(record, JobState.SKIPPED, error=f"skipped: {blocker}")
+                else:
+                    self.model.set_state(record, JobState.IDLE, error="did not run")
             elif record.state == JobState.ABORTED and timed_out and not self._aborting:
                 self.model.set_state(record, JobState.TIMED_OUT, error="scheduler timeout")
             elif record.state == JobState.RUNNING:  # a wrapper that never got to record its end
                 self._finish(record, JobState.ABORTED, error="aborted")
         if self._aborting:
             await co_close_ssh_in_scheduler(self.scheduler)
+
+    def _failed_requirement(self, record: JobRecord) -> str | None:
+        """Why ``record`` could not run: a requirement (or its scheduler's) that failed or was skipped."""
+        for key in record.requires:
+            required = self.model[key]
+            if required.state in PROBLEM_STATES or required.state == JobState.SKIPPED:
+                return f"{key} {required.state.value}"
+        if record.parent is not None and self.model[record.parent].state == JobState.SKIPPED:
+            return f"{record.parent} skipped"
+        return None
 
     def _restrict(self, plan: dict[str | None, set[str]]):
         """Make each scheduler hold only its planned jobs; returns the function that undoes it."""
@@ -235,12 +256,10 @@ class Runner:
             subset = BestSet(self.model[key].job for key in keys)
             saved_jobs[id(scheduler)] = (scheduler, scheduler.jobs)
             scheduler.jobs = subset
-            scheduler._did_shutdown = False
+            reset_for_another_run(scheduler, subset)
             for job in subset:
                 saved_required[id(job)] = (job, job.required)
                 job.required = BestSet(req for req in job.required if req in subset)
-                job._task = None
-                job._running = False
 
         def restore():
             for scheduler, jobs in saved_jobs.values():
@@ -259,6 +278,11 @@ class Runner:
         if not self.running:
             return False
         self._aborting = True
+        self.aborted_by_user = True
+        now = time.time()
+        for record in self.model:  # on screen at once; the remote commands are stopped in the background
+            if record.state == JobState.RUNNING:
+                self.model.set_state(record, JobState.ABORTED, ended=now, error="aborted by user")
         running = list(self._inner.values())
         for task in running:
             task.cancel()

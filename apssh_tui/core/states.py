@@ -26,6 +26,7 @@ class JobState(str, Enum):
     UNREACHABLE = "unreachable"
     TIMED_OUT = "timed out"
     ABORTED = "aborted"
+    SKIPPED = "skipped"  # not run: a job it requires failed
 
     @property
     def finished(self) -> bool:
@@ -38,7 +39,7 @@ class JobState(str, Enum):
 
 
 FINISHED_STATES = frozenset({JobState.DONE, JobState.FAILED, JobState.UNREACHABLE,
-                             JobState.TIMED_OUT, JobState.ABORTED})
+                             JobState.TIMED_OUT, JobState.ABORTED, JobState.SKIPPED})
 PROBLEM_STATES = frozenset({JobState.FAILED, JobState.UNREACHABLE, JobState.TIMED_OUT, JobState.ABORTED})
 
 
@@ -166,6 +167,20 @@ class StateModel:
     def predecessors(self, key: str) -> list[JobRecord]:
         return [self.records[k] for k in self.records[key].requires]
 
+    def upstream(self, keys) -> set[str]:
+        """Every job ``keys`` require, transitively (same scheduler level), ``keys`` excluded."""
+        result, todo = set(), [req for key in keys for req in self.records[key].requires]
+        while todo:
+            key = todo.pop()
+            if key not in result:
+                result.add(key)
+                todo.extend(self.records[key].requires)
+        return result
+
+    def waits_for(self, key: str) -> list[str]:
+        """The requirements of a job that are not done yet (what a waiting job waits for)."""
+        return [req for req in self.records[key].requires if self.records[req].state != JobState.DONE]
+
     def downstream(self, keys) -> set[str]:
         """``keys`` and every job that requires them, transitively (same scheduler level)."""
         result, todo = set(), list(keys)
@@ -201,11 +216,14 @@ class StateModel:
         return result
 
     def summary(self) -> str:
-        """``done 3 / failed 1 / running 2 / total 8`` (nested schedulers not counted)."""
+        """``done 3 / failed 1 / aborted 2 / skipped 1 / running 2 / total 9`` (nested schedulers
+        not counted; aborted and skipped only when there are some)."""
         counts = self.counts()
         total = sum(counts.values())
-        failed = sum(counts[state] for state in PROBLEM_STATES)
-        return (f"done {counts[JobState.DONE]} / failed {failed} / running {counts[JobState.RUNNING]}"
+        failed = sum(counts[state] for state in PROBLEM_STATES if state != JobState.ABORTED)
+        extra = "".join(f" / {state.value} {counts[state]}" for state in (JobState.ABORTED, JobState.SKIPPED)
+                        if counts[state])
+        return (f"done {counts[JobState.DONE]} / failed {failed}{extra} / running {counts[JobState.RUNNING]}"
                 f" / total {total}")
 
     def succeeded(self) -> bool:

@@ -14,7 +14,10 @@ from apssh_tui.core.states import JobRecord, JobState
 from .styles import duration_text, job_state_text
 
 COLUMNS = ("state", "job", "node", "label", "duration", "tries", "requires")
+#: how the selected job's upstream (what it needs) and downstream (what needs it) rows stand out
+RELATED_STYLES = {"up": "bold #5fafff", "down": "bold #d787ff"}
 WIDTHS = {"state": 11, "duration": 8, "tries": 5}
+GROWING_COLUMNS = ("label", "requires")
 
 
 class JobsTable(DataTable):
@@ -40,6 +43,11 @@ class JobsTable(DataTable):
         self._dirty: set[str] = set()
         self._running_keys: set[str] = set()
         self._depths: dict[str, int] = {}
+        self.related: dict[str, str] = {}  # job key -> "up" or "down", around the selected row
+        self._needed_by: dict[str, list[str]] = {}  # for "waits for": redraw a job when a requirement changes
+        for record in model:
+            for required in record.requires:
+                self._needed_by.setdefault(required, []).append(record.key)
 
     def on_mount(self) -> None:
         for column in COLUMNS:
@@ -80,15 +88,21 @@ class JobsTable(DataTable):
     def cells(self, item) -> list:
         depth = self._depths.get(item.key, 0)
         if isinstance(item, SiblingGroup):
-            return [job_state_text(item.state), Text("  " * depth + f"▸ {item.label} ×{len(item.members)}"),
+            relation = next((self.related[m.key] for m in item.members if m.key in self.related), None)
+            return [job_state_text(item.state), Text("  " * depth + f"▸ {item.label} ×{len(item.members)}",
+                                                     style=RELATED_STYLES.get(relation, "")),
                     item.nodes, item.progress(), duration_text(item.duration), str(item.attempts),
                     item.requires]
         fold = ""
         if item.is_scheduler:
             fold = "▾ " if item.key in self.expanded else "▸ "
-        return [job_state_text(item.state), Text("  " * depth + fold + item.key),
+        requires = ", ".join(item.requires)
+        if item.state == JobState.WAITING and self.model.waits_for(item.key):
+            requires = "waits for " + ", ".join(self.model.waits_for(item.key))
+        return [job_state_text(item.state), Text("  " * depth + fold + item.key,
+                                                 style=RELATED_STYLES.get(self.related.get(item.key), "")),
                 item.node, item.label, duration_text(item.duration),
-                str(item.attempts), ", ".join(item.requires)]
+                str(item.attempts), requires]
 
     def rebuild(self) -> None:
         selected = self.selected_key()
@@ -104,6 +118,7 @@ class JobsTable(DataTable):
 
     def mark_dirty(self, key: str) -> None:
         self._dirty.add(key)
+        self._dirty.update(self._needed_by.get(key, ()))
         # running jobs are redrawn every tick (their duration grows): keep them at hand
         if self.model[key].state == JobState.RUNNING:
             self._running_keys.add(key)
@@ -111,19 +126,37 @@ class JobsTable(DataTable):
             self._running_keys.discard(key)
 
     def refresh_rows(self) -> None:
-        """Update the cells of rows that changed (and the running ones, for their duration)."""
-        keys = self._dirty | self._running_keys
-        self._dirty = set()
-        rows = set()
-        for key in keys:
+        """Update the cells of rows that changed, and the duration of the running rows in view.
+
+        During a storm of a hundred running jobs, rewriting every cell of every running row each
+        tick would take most of the tick: a running row that did not change only needs its
+        duration, and only when it is on screen.
+        """
+        def row_of(key: str) -> str:
             group = self.group_of.get(key)
-            rows.add(group.key if group is not None and group.key in self.folded_groups else key)
-        for key in rows:
+            return group.key if group is not None and group.key in self.folded_groups else key
+
+        changed = {row_of(key) for key in self._dirty}
+        self._dirty = set()
+        for key in changed:
             if key not in self._depths:
                 continue
             item = self.groups[key] if key in self.groups else self.model[key]
             for column, value in zip(COLUMNS, self.cells(item), strict=True):
-                self.update_cell(key, column, value)
+                # a group's counts and a waiting job's "waits for" grow: widen their column, never cut them
+                self.update_cell(key, column, value, update_width=column in GROWING_COLUMNS)
+        ticking = {row_of(key) for key in self._running_keys} - changed
+        if ticking:
+            in_view = self.rows_in_view()
+            for key in ticking & in_view:
+                item = self.groups[key] if key in self.groups else self.model[key]
+                self.update_cell(key, "duration", duration_text(item.duration))
+
+    def rows_in_view(self) -> set[str]:
+        """Keys of the rows visible now."""
+        top = int(self.scroll_offset.y)
+        rows = self.ordered_rows[top: top + max(1, self.size.height)]
+        return {row.key.value for row in rows}
 
     def selected_key(self) -> str | None:
         if self.row_count == 0 or self.cursor_row < 0:
@@ -183,4 +216,14 @@ class JobsTable(DataTable):
         self.rebuild()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.highlight_related()
         self.post_message(self.Selected(event.row_key.value if event.row_key else None))
+
+    def highlight_related(self) -> None:
+        """Mark the upstream and downstream jobs of the highlighted row (redrawn at the next tick)."""
+        keys = self.selected_keys()
+        related = {key: "down" for key in self.model.downstream(keys) if key not in keys} if keys else {}
+        related.update({key: "up" for key in self.model.upstream(keys)} if keys else {})
+        if related != self.related:
+            self._dirty |= set(related) | set(self.related)
+            self.related = related

@@ -14,6 +14,7 @@ JOB_STYLES = {
     JobState.UNREACHABLE: "bold magenta",
     JobState.TIMED_OUT: "red",
     JobState.ABORTED: "red",
+    JobState.SKIPPED: "yellow dim",
 }
 
 CONNECTION_STYLES = {

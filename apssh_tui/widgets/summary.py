@@ -8,9 +8,10 @@ from textual.widgets import Static
 class RunSummary(Static):
     """``done 3 / failed 1 / running 2 / total 8 - running``."""
 
-    def __init__(self, model, **kwds):
+    def __init__(self, model, connections=None, **kwds):
         super().__init__("", **kwds)
         self.model = model
+        self.connections = connections  # a ConnectionModel: its meter shows while connections open
         self.status = "ready: press s to start"
 
     def set_status(self, status: str) -> None:
@@ -18,4 +19,5 @@ class RunSummary(Static):
         self.refresh_summary()
 
     def refresh_summary(self) -> None:
-        self.update(f"{self.model.summary()}  -  {self.status}")
+        meter = self.connections.connecting_meter() if self.connections is not None else ""
+        self.update(f"{self.model.summary()}{'  -  ' + meter if meter else ''}  -  {self.status}")

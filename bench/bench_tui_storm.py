@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""The app under a connection storm: key-to-screen latency while many hosts connect at once.
+
+Starts private sshd servers on 127.0.1.x (16 addresses per server), builds a scenario of one job
+per host (``sleep``, then a line), opens the app headless (Textual's Pilot), presses ``s``, and for
+the first ``--seconds`` presses ``down`` / ``up`` in the jobs table every 100 ms.  Latency of a key
+is the time from sending it to the end of the next screen refresh that follows it
+(``call_after_refresh``).  It then presses ``a`` and measures how long until every running job
+shows ``aborted`` in the table (abort on screen), and how long until the run has stopped.
+
+    .venv/bin/python bench/bench_tui_storm.py [--hosts 100] [--seconds 10]
+
+The sshd servers run with ``nice 19``: on a real testbed their CPU is on other machines, here
+they share the client's cores.  Prints the median and p99 latency, the worst one, the client's
+CPU time, the connecting meter seen on the summary line, and the abort times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from asynciojobs import Scheduler  # noqa: E402
+from testbed import SSHD, Testbed  # noqa: E402
+
+from apssh import SshJob, SshNode  # noqa: E402
+from apssh.scenario import Scenario  # noqa: E402
+from apssh_tui.app import ApsshTui  # noqa: E402
+from apssh_tui.core.jobs_bridge import prime_unicode_detection  # noqa: E402
+from apssh_tui.core.session import Session  # noqa: E402
+from apssh_tui.core.states import JobState  # noqa: E402
+
+ADDRESSES_PER_SERVER = 16
+
+
+def start_servers(bed: Testbed, hosts: int, base: Path) -> tuple[list[tuple[str, int]], Path, list]:
+    """sshd servers for ``hosts`` addresses 127.0.1.1...; returns (address, port) pairs, a known_hosts
+    file, and the server processes.  They reuse the testbed's node1 host key and authorized keys."""
+    template = bed.host("node1").config_path.read_text()
+    key_line = bed.host("node1").known_hosts_entry.split(" ", 1)[1]
+    endpoints, processes = [], []
+    for server in range((hosts + ADDRESSES_PER_SERVER - 1) // ADDRESSES_PER_SERVER):
+        port = 30000 + (os.getpid() % 1000) * 10 + server
+        addresses = [f"127.0.1.{server * ADDRESSES_PER_SERVER + index + 1}"
+                     for index in range(min(ADDRESSES_PER_SERVER, hosts - server * ADDRESSES_PER_SERVER))]
+        lines = [line for line in template.splitlines()
+                 if not line.startswith(("ListenAddress", "PidFile", "LogLevel"))]
+        lines += [f"ListenAddress {address}:{port}" for address in addresses]
+        lines += [f"PidFile {base}/storm-{server}.pid", "LogLevel ERROR"]
+        config = base / f"storm-{server}.conf"
+        config.write_text("\n".join(lines) + "\n")
+        # niced: on a real testbed the servers' CPU is elsewhere; here they share the client's two cores
+        processes.append(subprocess.Popen(["nice", "-n", "19", SSHD, "-D", "-f", str(config),
+                                           "-E", str(base / f"storm-{server}.log")],
+                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL, start_new_session=True))
+        endpoints += [(address, port) for address in addresses]
+    known_hosts = base / "storm_known_hosts"
+    known_hosts.write_text("".join(f"[{address}]:{port} {key_line}\n" for address, port in endpoints))
+    return endpoints, known_hosts, processes
+
+
+def wait_listening(endpoints, timeout: float = 20.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    for address, port in endpoints:
+        while True:
+            try:
+                socket.create_connection((address, port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"sshd on {address}:{port} did not start") from None
+                time.sleep(0.05)
+
+
+async def measure(session: Session, seconds: float) -> dict:
+    app = ApsshTui(session)
+    loop = asyncio.get_running_loop()
+    latencies, meters = [], []
+    result = {}
+    async def key_latency(key: str) -> float:
+        sent = time.perf_counter()
+        await pilot.press(key)
+        painted = loop.create_future()
+        app.call_after_refresh(lambda: painted.done() or painted.set_result(time.perf_counter()))
+        return await painted - sent
+
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause(0.2)
+        baseline = []  # the same keys before the run: what the machine's load alone costs
+        start = time.perf_counter()
+        while time.perf_counter() - start < 3:
+            baseline.append(await key_latency("down" if len(baseline) % 2 == 0 else "up"))
+            await asyncio.sleep(0.1)
+        result["baseline"] = baseline
+        await pilot.press("s")
+        start = time.perf_counter()
+        cpu_start = time.process_time()
+        key = "down"
+        while time.perf_counter() - start < seconds:
+            sent = time.perf_counter()
+            latencies.append(await key_latency(key))
+            key = "up" if key == "down" else "down"
+            meter = session.connections.connecting_meter()
+            if meter:
+                meters.append(meter)
+            await asyncio.sleep(max(0.0, 0.1 - (time.perf_counter() - sent)))
+        result["client cpu"] = time.process_time() - cpu_start
+        result["window"] = time.perf_counter() - start
+        result["connected"] = session.connections.connecting_meter() or "all settled"
+        running = [record.key for record in session.model if record.state == JobState.RUNNING]
+        result["running at abort"] = len(running)
+        sent = time.perf_counter()
+        await pilot.press("a")
+        table = app.jobs_table
+        while running and not all(str(table.get_cell(key, "state")) == "aborted"
+                                   for key in running if key in table._depths):
+            await pilot.pause(0.01)
+        result["abort on screen"] = time.perf_counter() - sent
+        while session.runner.running:
+            await pilot.pause(0.05)
+        result["abort complete"] = time.perf_counter() - sent
+    result["latencies"] = latencies
+    result["meters"] = meters
+    return result
+
+
+def main() -> None:
+    cli = argparse.ArgumentParser(description=__doc__)
+    cli.add_argument("--hosts", type=int, default=100)
+    cli.add_argument("--seconds", type=float, default=10.0)
+    cli.add_argument("--sleep", type=float, default=30.0, help="how long each remote job sleeps")
+    args = cli.parse_args()
+    prime_unicode_detection()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+    with tempfile.TemporaryDirectory() as tmp:
+        bed = Testbed(tmp)
+        os.environ["HOME"] = str(bed.home)
+        with bed:
+            endpoints, known_hosts, processes = start_servers(bed, args.hosts, Path(tmp))
+            try:
+                wait_listening(endpoints)
+                scheduler = Scheduler(timeout=120)
+                jobs = {}
+                for index, (address, port) in enumerate(endpoints, 1):
+                    node = SshNode(address, port=port, username=bed.user, known_hosts=str(known_hosts))
+                    jobs[f"probe-{index:03d}"] = SshJob(node, command=f"sleep {args.sleep}; echo done",
+                                                        label="probe", scheduler=scheduler, critical=False)
+                session = Session(Scenario(Path("storm.py"), scheduler, jobs=jobs), None)
+                result = asyncio.run(measure(session, args.seconds))
+            finally:
+                for process in processes:
+                    process.terminate()
+                for process in processes:
+                    process.wait(timeout=10)
+    latencies = sorted(result["latencies"])
+    p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+    print(f"{args.hosts} hosts, first {args.seconds:g} s after 's': {len(latencies)} keys, "
+          f"key to screen median {statistics.median(latencies) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
+          f"max {latencies[-1] * 1000:.0f} ms")
+    baseline = sorted(result["baseline"])
+    print(f"before 's' (no connection): {len(baseline)} keys, median {statistics.median(baseline) * 1000:.0f} ms, "
+          f"max {baseline[-1] * 1000:.0f} ms")
+    print(f"client CPU during the window: {result['client cpu']:.1f} s of {result['window']:.1f} s; "
+          f"at its end: {result['connected']}")
+    meters = result["meters"]
+    print(f"connecting meter seen {len(meters)} times: {meters[0] if meters else '-'} ... "
+          f"{meters[-1] if meters else '-'}")
+    print(f"abort with {result['running at abort']} jobs running: on screen in "
+          f"{result['abort on screen'] * 1000:.0f} ms, run stopped in {result['abort complete']:.2f} s")
+    print(f"load average at the end (2-core machine shared with other work): {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""Failures first: the Failures view (key 6), causes in the details pane, and why a run stopped.
+
+Driven with Textual's Pilot against the real testbed sshd.
+"""
+
+from __future__ import annotations
+
+from asynciojobs import AbstractJob, Scheduler
+from helpers import free_port
+from tui_support import node, session_of, until
+
+from apssh.sshjob import SshJob
+from apssh_tui.app import ApsshTui
+from apssh_tui.core.states import JobState
+
+AbstractJob._detect_support_for_unicode()  # before any app: Textual's stdout has no encoding
+
+SIZE = (140, 40)
+NOT_MOUNTED = 'if [ "$APSSH_TESTBED_HOST" = node2 ] || [ "$APSSH_TESTBED_HOST" = node4 ]; then ' \
+              'echo "checking /data"; echo "/data not mounted" >&2; exit 2; fi; echo ok'
+
+
+def drive(arun, app, body, size=SIZE):
+    async def main():
+        async with app.run_test(size=size) as pilot:
+            await body(pilot)
+    arun(main(), timeout=120)
+    return app
+
+
+async def run_to_end(pilot) -> None:
+    app = pilot.app
+    await pilot.press("s")
+    assert await until(lambda: app.last_result is not None and not app.session.runner.running, pilot=pilot)
+    await pilot.pause(0.25)
+
+
+def probe_session(testbed):
+    """'probe' on node1-4 (node2 and node4 print '/data not mounted' on stderr and exit 2), and on a
+    host where nothing listens; all non-critical."""
+    nodes = {name: node(testbed, name) for name in ("node1", "node2", "node3", "node4")}
+    jobs = {f"probe-{name}": SshJob(item, command=NOT_MOUNTED, label="probe", critical=False)
+            for name, item in nodes.items()}
+    jobs["probe-ghost"] = SshJob(node(testbed, "node3", port=free_port("127.0.0.13")), command="echo never",
+                                 label="probe", critical=False)
+    return session_of(Scheduler(*jobs.values(), timeout=30), jobs)
+
+
+def test_failures_view_gathers_hosts_by_cause(testbed, arun):
+    """'6' lists the failed hosts once per cause, the hosts folded: the stderr line with the exit code,
+    and the connection error of the unreachable host."""
+    app = ApsshTui(probe_session(testbed))
+    seen = {}
+
+    async def body(pilot):
+        await run_to_end(pilot)
+        await pilot.press("6")
+        assert await until(lambda: len(app.failures.failure_groups) == 2, pilot=pilot)
+        seen["lines"] = app.failures.lines()
+        seen["states"] = [group.state for group in app.failures.failure_groups]
+        seen["focused"] = app.focused is app.failures
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        seen["tab"] = app.query_one("#tabs").active
+        seen["selected"] = app.jobs_table.selected_keys()
+
+    drive(arun, app, body)
+
+    assert seen["lines"][0] == "127.0.0.[12,14]  probe: /data not mounted (exit 2)"
+    assert seen["lines"][1].startswith("127.0.0.13  probe: ") and "Connect" in seen["lines"][1]
+    assert seen["states"] == [JobState.FAILED, JobState.UNREACHABLE]
+    assert seen["focused"]
+    assert seen["tab"] == "jobs" and seen["selected"] == ["probe-node2"]
+
+
+def test_details_show_the_stderr_line_next_to_the_exit_code(testbed, arun):
+    """The details of a failed job show its last stderr line beside its exit code."""
+    app = ApsshTui(probe_session(testbed))
+    seen = {}
+
+    async def body(pilot):
+        await run_to_end(pilot)
+        app.jobs_table.select("probe-node4")
+        await pilot.pause(0.2)
+        seen["details"] = str(app.details.render())
+
+    drive(arun, app, body)
+
+    assert "result    2  /data not mounted\n" in seen["details"]
+
+
+def chain_session(testbed, command: str, timeout: float = 30):
+    """'setup' on node2 running ``command`` (critical), then 'deploy' after it on node1."""
+    setup = SshJob(node(testbed, "node2"), command=command, label="setup")
+    deploy = SshJob(node(testbed, "node1"), command="echo deploy", label="deploy", required=setup)
+    return session_of(Scheduler(setup, deploy, timeout=timeout), {"setup": setup, "deploy": deploy})
+
+
+def test_status_line_names_the_critical_job_that_stopped_the_run(testbed, arun):
+    """A critical job's failure stops the run: the status line names the job, its host and its cause;
+    the job that needed it is 'skipped', not 'idle'."""
+    app = ApsshTui(chain_session(testbed, 'echo "disk full" >&2; exit 3'))
+    seen = {}
+
+    async def body(pilot):
+        await run_to_end(pilot)
+        seen["summary"] = str(app.summary.render())
+        seen["deploy"] = str(app.jobs_table.get_cell("deploy", "state"))
+
+    drive(arun, app, body)
+
+    assert seen["summary"] == ("done 0 / failed 1 / skipped 1 / running 0 / total 2  -  run: stopped: critical job "
+                               "setup failed on host 127.0.0.12: disk full (exit 3)")
+    assert seen["deploy"] == "skipped"
+    assert app.session.model["deploy"].error == "skipped: setup failed"
+
+
+def test_status_line_says_aborted_by_user_and_counts_aborted_apart(testbed, arun):
+    """'a' shows 'aborted by user' at once; the summary counts the aborted job apart from failures."""
+    app = ApsshTui(chain_session(testbed, "sleep 47.7"))
+    seen = {}
+
+    async def body(pilot):
+        await pilot.press("s")
+        assert await until(lambda: bool(testbed.remote_processes("sleep 47.7")), pilot=pilot)
+        await pilot.press("a")
+        seen["at once"] = (app.session.model["setup"].state, str(app.summary.render()))
+        assert await until(lambda: app.last_result is not None and not app.session.runner.running, pilot=pilot)
+        await pilot.pause(0.2)
+        seen["summary"] = str(app.summary.render())
+
+    drive(arun, app, body)
+
+    state, summary = seen["at once"]
+    assert state == JobState.ABORTED and "aborted by user" in summary
+    assert seen["summary"] == "done 0 / failed 0 / aborted 1 / running 0 / total 2  -  run: aborted by user"
+
+
+def test_scheduler_timeout_reaches_the_status_line(testbed, arun):
+    """A scheduler timeout ends the run with 'stopped: scheduler timeout' in the status line."""
+    app = ApsshTui(chain_session(testbed, "sleep 48.8", timeout=1))
+    seen = {}
+
+    async def body(pilot):
+        await run_to_end(pilot)
+        seen["summary"] = str(app.summary.render())
+
+    drive(arun, app, body)
+
+    assert seen["summary"].endswith("run: stopped: scheduler timeout (1 s)")
+    assert app.session.model["setup"].state == JobState.TIMED_OUT
+
+
+def test_folded_row_shows_its_counts_in_full(testbed, arun):
+    """A folded group's counts ('1 failed, 5 done') widen their column as they grow: never cut."""
+    nodes = [node(testbed, name) for name in ("node1", "node2", "node3", "node4")]
+    jobs = {f"probe-{i}": SshJob(nodes[i % 4], command='test "$APSSH_TESTBED_HOST" != node3', label="probe",
+                                 critical=False) for i in range(6)}
+    app = ApsshTui(session_of(Scheduler(*jobs.values(), timeout=30), jobs))
+    seen = {}
+
+    async def body(pilot):
+        table = app.jobs_table
+        seen["before"] = str(table.get_cell("group:probe-0", "label"))
+        await run_to_end(pilot)
+        seen["after"] = str(table.get_cell("group:probe-0", "label"))
+        seen["width"] = table.columns["label"].get_render_width(table) - 2 * table.cell_padding
+
+    drive(arun, app, body)
+
+    assert seen["before"] == "6 idle"
+    assert seen["after"] == "1 failed, 5 done"
+    assert seen["width"] >= len(seen["after"])
+
+
+def test_summary_shows_the_connecting_meter_while_connections_open(testbed, arun):
+    """While a host has not answered yet, the summary says 'connecting 1/2' (one settled of two);
+    abort shows on the jobs at once."""
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.11", 0))
+    silent.listen(8)  # accepts TCP in the kernel, never says a word: the SSH banner never comes
+    try:
+        mute = SshJob(node(testbed, "node1", port=silent.getsockname()[1]), command="echo never", label="mute",
+                      critical=False)
+        slow = SshJob(node(testbed, "node2"), command="sleep 49.9", label="slow", critical=False)
+        app = ApsshTui(session_of(Scheduler(mute, slow, timeout=60), {"mute": mute, "slow": slow}))
+        seen = {}
+
+        async def body(pilot):
+            await pilot.press("s")
+            assert await until(lambda: "connecting 1/2" in str(app.summary.render()), pilot=pilot)
+            seen["during"] = str(app.summary.render())
+            await pilot.press("a")
+            seen["states at once"] = {key: app.session.model[key].state for key in ("mute", "slow")}
+            # stopping the remote command and the pending connection takes a while: the screen does not wait
+            assert await until(lambda: app.last_result is not None and not app.session.runner.running, pilot=pilot,
+                               timeout=70)
+            await pilot.pause(0.2)
+            seen["after"] = str(app.summary.render())
+
+        drive(arun, app, body)
+    finally:
+        silent.close()
+
+    assert seen["during"].startswith("done 0 / failed 0 / running 2 / total 2  -  connecting 1/2  -  ")
+    assert seen["states at once"] == {"mute": JobState.ABORTED, "slow": JobState.ABORTED}
+    assert seen["after"].endswith("run: aborted by user")
