@@ -274,8 +274,7 @@ class ApsshTui(App):
 
     def action_save_output(self) -> None:
         target = self._artefact_dir() / f"output-{time.strftime('%H-%M-%S')}.txt"
-        job = self.output.job if self.output.mode == "job" else None
-        path = self.session.store.save(target, job=job)
+        path = self.output.save(target)
         self.notify(f"output saved in {path}")
 
     def action_export_graph(self) -> None:

@@ -678,7 +678,7 @@ def test_command_palette_reaches_the_actions(testbed, arun, tmp_path):
 
 
 def test_save_output_key_writes_the_output_to_a_file(testbed, arun, tmp_path):
-    """'w' saves the output in memory to a file in the run's record directory."""
+    """'w' saves the view on screen (all hosts, interleaved) to a file in the run's record directory."""
     session = one_job_session(testbed, tmp_path)
     app = ApsshTui(session)
 
@@ -690,7 +690,7 @@ def test_save_output_key_writes_the_output_to_a_file(testbed, arun, tmp_path):
     drive(arun, app, body)
 
     (saved,) = session.record_dir.glob("output-*.txt")
-    assert saved.read_text() == "127.0.0.11 [hello] out: hi\n"
+    assert saved.read_text() == "# output - all hosts, interleaved\n127.0.0.11 [hello]: hi\n"
 
 
 def test_export_graph_key_writes_dot_svg_and_png(testbed, arun, tmp_path):
@@ -708,22 +708,3 @@ def test_export_graph_key_writes_dot_svg_and_png(testbed, arun, tmp_path):
     assert "echo hi" in graph.with_suffix(".dot").read_text()
     assert graph.with_suffix(".svg").read_text().lstrip().startswith(("<?xml", "<svg"))
     assert graph.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_output_highlighter_tells_stderr_events_and_diffs_apart():
-    """In the output log, stderr lines are red, events dim, stdout plain; diff lines are coloured."""
-    from rich.text import Text
-
-    from apssh_tui.widgets.output import OutputHighlighter
-
-    def style(line: str) -> str:
-        text = Text(line)
-        OutputHighlighter().highlight(text)
-        return " ".join(str(span.style) for span in text.spans)
-
-    assert style("127.0.0.11 [probe]! warning: disk full") == "red"
-    assert style("127.0.0.11! warning") == "red"
-    assert style("127.0.0.11 [probe]* Run: uname") == "dim"
-    assert style("127.0.0.11 [probe]: all fine! really") == ""
-    assert style("---------------- node[1-3] (3 hosts, exit 0)") == "bold"
-    assert (style("+odd one out"), style("-missing"), style("+++ node4"), style(" same")) == ("green", "red", "", "")

@@ -53,6 +53,20 @@ class ConnectionModel:
         for node in ssh_nodes(scheduler, manage_gateways=True):
             self._add(node)
 
+    @classmethod
+    def from_saved(cls, saved: list[dict]) -> ConnectionModel:
+        """The connections a record directory kept (``run.json``'s ``connections``)."""
+        model = cls.__new__(cls)
+        model.connections = {}
+        model._listeners = []
+        for data in saved:
+            model.connections[data["key"]] = Connection(
+                data["key"], data["label"], data["gateway"], ConnectionState(data["state"]), data["reason"])
+        for connection in model.connections.values():
+            if connection.gateway in model.connections:
+                model.connections[connection.gateway].children.append(connection.key)
+        return model
+
     def _add(self, node: SshProxy) -> Connection:
         key = node_key(node)
         if key in self.connections:

@@ -86,3 +86,11 @@ def sibling_groups(records: list[JobRecord]) -> dict[str, SiblingGroup]:
             group = SiblingGroup(f"group:{members[0].key}", label, members)
             groups[group.key] = group
     return groups
+
+
+def siblings_of(records: list[JobRecord], key: str) -> list[str]:
+    """The keys of ``key``'s sibling group (the folded row it belongs to), or just ``[key]``."""
+    for group in sibling_groups(records).values():
+        if key in group.keys:
+            return group.keys
+    return [key]

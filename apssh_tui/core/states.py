@@ -60,6 +60,7 @@ class JobRecord:
     result: object = None
     error: str = ""
     nested: bool = False  # a nested scheduler (its jobs are records too)
+    history: list[dict] = field(default_factory=list)  # one entry per attempt (see note_attempt)
 
     @property
     def is_scheduler(self) -> bool:
@@ -77,9 +78,25 @@ class JobRecord:
         return {"key": self.key, "label": self.label, "node": self.node, "parent": self.parent,
                 "requires": self.requires, "layer": self.layer, "state": self.state.value,
                 "attempts": self.attempts, "started": self.started, "ended": self.ended,
-                "result": self.result if isinstance(self.result, (int, float, str, bool, type(None)))
-                else repr(self.result),
-                "error": self.error, "nested": self.nested}
+                "result": _plain(self.result),
+                "error": self.error, "nested": self.nested, "history": self.history}
+
+    def note_attempt(self) -> None:
+        """Keep the current attempt's state, exit, times and error in :attr:`history`."""
+        if self.attempts < 1 or self.state in (JobState.IDLE, JobState.WAITING):
+            return
+        entry = {"attempt": self.attempts, "state": self.state.value, "started": self.started,
+                 "ended": self.ended, "result": _plain(self.result),
+                 "error": self.error}
+        if len(self.history) >= self.attempts:
+            self.history[self.attempts - 1] = entry
+        else:
+            self.history.append(entry)
+
+
+def _plain(result: object) -> object:
+    """A job's result as JSON can keep it."""
+    return result if isinstance(result, (int, float, str, bool, type(None))) else repr(result)
 
 
 def _node_name(job: AbstractJob) -> str:
@@ -190,6 +207,7 @@ class StateModel:
         record.state = state
         for name, value in fields.items():
             setattr(record, name, value)
+        record.note_attempt()
         self.changed(record)
 
     def counts(self) -> dict[JobState, int]:
