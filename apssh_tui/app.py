@@ -29,18 +29,17 @@ RUN_ACTIONS = {"start", "rerun_failed", "rerun_job", "rerun_job_only"}
 
 
 class ActionsProvider(Provider):
-    """Every app action in the command palette, found by its description."""
+    """Every action (the app's, the jobs table's, the services table's) in the command palette,
+    found by its description; a pane's action runs on that pane."""
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         app = self.app
-        for binding in app.BINDINGS:
-            if not binding.description or app.check_action(binding.action, ()) is False:
-                continue
+        for target, binding in app.palette_actions():
             score = matcher.match(binding.description)
             if score > 0:
                 yield Hit(score, matcher.highlight(binding.description),
-                          partial(app.run_action, binding.action), help=f"key: {binding.key}")
+                          partial(target.run_action, binding.action), help=f"key: {app.key_of(binding.id)}")
 
 
 def all_bindings() -> list[Binding]:
@@ -52,23 +51,27 @@ class ApsshTui(App):
     """Run, watch and steer a scenario (or browse a recorded one)."""
 
     TITLE = "apssh-tui"
+    # below 100 columns the details pane gives its room to the jobs table
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     COMMANDS = App.COMMANDS | {ActionsProvider}
     CSS = """
     #summary { height: 1; background: $primary-background; padding: 0 1; }
     #jobs-area JobsTable { width: 2fr; }
     #jobs-area JobDetails { width: 1fr; border-left: solid $accent; padding: 0 1; }
+    Screen.-narrow #jobs-area JobDetails { display: none; }
     #services-table { height: 1fr; }
     #service-log { height: 2fr; border-top: solid $accent; }
     """
     BINDINGS = [
         Binding("s", "start", "Start", id="app.start"),
-        Binding("a", "abort", "Abort all", id="app.abort"),
-        Binding("x", "abort_job", "Abort job", id="app.abort_job"),
-        Binding("r", "rerun_failed", "Re-run failed", id="app.rerun_failed"),
-        Binding("R", "rerun_job", "Re-run job+downstream", id="app.rerun_job"),
+        Binding("a", "abort", "Abort", id="app.abort"),
+        Binding("x", "abort_job", "Abort job", show=False, id="app.abort_job"),
+        Binding("r", "rerun_failed", "Re-run", id="app.rerun_failed"),
+        Binding("R", "rerun_job", "Re-run job+downstream", show=False, id="app.rerun_job"),
         Binding("J", "rerun_job_only", "Re-run job only", show=False, id="app.rerun_job_only"),
-        Binding("n", "next_failed", "Next failed", id="app.next_failed"),
-        Binding("o", "open_output", "Job output", id="app.open_output"),
+        Binding("n", "next_failed", "Next fail", id="app.next_failed"),
+        Binding("o", "open_output", "Output", id="app.open_output"),
+        Binding("q", "quit", "Quit", id="app.quit"),  # early: the footer keeps it on 80 columns
         Binding("h", "host_output", "Host output", show=False, id="app.host_output"),
         Binding("i", "interleaved", "All output", show=False, id="app.interleaved"),
         Binding("g", "gathered", "Gathered", id="app.gathered"),
@@ -80,7 +83,6 @@ class ApsshTui(App):
         Binding("3", "tab('topology')", "Topology", show=False, id="app.tab_topology"),
         Binding("4", "tab('services')", "Services", show=False, id="app.tab_services"),
         Binding("f1", "help", "Help", id="app.help"),
-        Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
     def __init__(self, session, *, title: str | None = None, autostart: bool = False,
@@ -111,7 +113,9 @@ class ApsshTui(App):
             with TabPane("Services", id="services"):
                 yield ServicesTable(self.session.services, id="services-table")
                 yield Log(id="service-log", max_lines=2000)
-        yield Footer()
+        # short descriptions and no palette hint (ctrl+p, and the header's icon): on 80 columns
+        # the footer still shows s a r n o q
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.jobs_table = self.query_one(JobsTable)
@@ -123,6 +127,8 @@ class ApsshTui(App):
         self.session.connections.subscribe(lambda connection: self.topology.mark_dirty(connection.key))
         if self.replay:
             self.summary.set_status(f"replay of {self.session.record_dir}")
+        else:
+            self.summary.set_status(f"ready: press {self.key_of('app.start')} to start")
         self.output.show("all")
         self.set_interval(TICK_SECONDS, self.tick)
         self.jobs_table.focus()
@@ -142,10 +148,26 @@ class ApsshTui(App):
             self._last_save = now
             self.session.save()
 
+    def key_of(self, binding_id: str) -> str:
+        """The key bound to ``binding_id`` now (the user's keymap wins), as shown in hints."""
+        key = self._keymap.get(binding_id) or next(
+            (binding.key for binding in all_bindings() if binding.id == binding_id), "?")
+        return self.get_key_display(Binding(key.split(",")[0], ""))
+
+    def palette_actions(self) -> list[tuple[object, Binding]]:
+        """(widget to run it on, binding) of every action that applies now."""
+        found = []
+        for target, bindings in ((self, self.BINDINGS), (self.jobs_table, JobsTable.BINDINGS),
+                                 (self.query_one(ServicesTable), ServicesTable.BINDINGS)):
+            for binding in bindings:
+                if binding.description and target.check_action(binding.action, ()) not in (False, None):
+                    found.append((target, binding))
+        return found
+
     # -- which actions apply now
     def check_action(self, action: str, parameters) -> bool | None:
         if self.replay and action in RUN_ACTIONS | {"abort", "abort_job"}:
-            return None
+            return False  # a replay cannot run anything: these keys are not offered at all
         running = not self.replay and self.session.runner.running
         if action in RUN_ACTIONS and running:
             return None
@@ -169,7 +191,8 @@ class ApsshTui(App):
             ok = await coroutine_function()
             self.last_result = ok
             status = "succeeded" if ok else "FAILED"
-            self.summary.set_status(f"{description}: {status} (r re-runs failed jobs)" if not ok
+            self.summary.set_status(f"{description}: {status} ({self.key_of('app.rerun_failed')} re-runs failed jobs)"
+                                    if not ok
                                     else f"{description}: {status}")
             self.refresh_bindings()
         self.run_worker(work(), group="run", exit_on_error=False)
@@ -315,6 +338,7 @@ class ApsshTui(App):
             log.clear()
             log.write_lines([f"{host}: {text}" for host in self.session.store.hosts(f"service:{message.key}")
                              for _, text in self.session.store.lines(f"service:{message.key}", host)][-200:])
+            log.scroll_end(animate=False, immediate=True)  # the newest line in view
         self.run_worker(work(), group="services", exit_on_error=False)
 
     # -- quitting

@@ -56,13 +56,16 @@ def flag_job(testbed, flag, name="node2", **kwds) -> SshJob:
 
 # ---------------------------------------------------------------- the state model
 def test_model_keys_come_from_names_or_are_generated(testbed):
-    """Jobs named by the scenario keep their name as key; the others get generated j<NN> keys."""
+    """Jobs named by the scenario keep their name as key; the others are named from their label and
+    host (label@host), or get generated j<NN> keys without a label."""
     a = SshJob(node(testbed, "node1"), command="true", label="first")
     b = SshJob(node(testbed, "node1"), command="true", label="second", required=a)
-    model = StateModel(Scheduler(a, b), {"alpha": a})
+    c = SshJob(node(testbed, "node1"), command="true", required=b)
+    model = StateModel(Scheduler(a, b, c), {"alpha": a})
 
     assert model.record_of(a).key == "alpha"
-    assert model.record_of(b).key.startswith("j")
+    assert model.record_of(b).key == "second@127.0.0.11"
+    assert model.record_of(c).key.startswith("j")
     assert model.record_of(b).label == "second"
     assert model.record_of(b).requires == ["alpha"]
     assert all(record.state == JobState.IDLE and record.attempts == 0 for record in model)

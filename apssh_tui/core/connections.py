@@ -15,6 +15,8 @@ from apssh.nodes import LocalNode
 from apssh.sshproxy import SshProxy
 from apssh.topology import ssh_nodes
 
+from .natural import natural_key
+
 
 class ConnectionState(str, Enum):
     NOT_CONNECTED = "not connected"
@@ -78,16 +80,23 @@ class ConnectionModel:
         self.connections[key] = connection
         if parent is not None:
             self.connections[parent].children.append(key)
-            self.connections[parent].children.sort()  # jobs come from a set: show them in a stable order
+            # jobs come from a set: show them in a stable, natural order
+            self.connections[parent].children.sort(key=natural_key)
         node.formatter = ConnectionWatcher(self, key)
         return connection
 
     def roots(self) -> list[Connection]:
         """Connections made directly from the local host."""
-        return sorted((c for c in self.connections.values() if c.gateway is None), key=lambda c: c.key)
+        return sorted((c for c in self.connections.values() if c.gateway is None), key=lambda c: natural_key(c.key))
 
     def subscribe(self, listener: Callable[[Connection], None]) -> None:
         self._listeners.append(listener)
+
+    def settle(self) -> None:
+        """After a run: a connection still being opened was given up (an abort, a timeout)."""
+        for connection in self.connections.values():
+            if connection.state == ConnectionState.CONNECTING:
+                self.set_state(connection.key, ConnectionState.NOT_CONNECTED, "given up: the run ended")
 
     def set_state(self, key: str, state: ConnectionState, reason: str = "") -> None:
         connection = self.connections[key]

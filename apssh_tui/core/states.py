@@ -14,6 +14,8 @@ from enum import Enum
 from asynciojobs import AbstractJob
 from asynciojobs.purescheduler import PureScheduler
 
+from .natural import natural_key
+
 
 class JobState(str, Enum):
     """What a job is doing, in the words shown on screen."""
@@ -108,6 +110,16 @@ def _node_name(job: AbstractJob) -> str:
     return f"{username}@{hostname}" if username and hostname != "localhost" else hostname
 
 
+def _name(job: AbstractJob) -> str | None:
+    """A job's key when the scenario gave none: ``install@127.0.1.201`` from its label and host,
+    or just its label without a node; None without a label."""
+    if not job.label:
+        return None
+    node = getattr(job, "node", None)
+    hostname = getattr(node, "hostname", None) if node is not None else None
+    return f"{job.label}@{hostname}" if hostname else str(job.label)
+
+
 def _label(job: AbstractJob) -> str:
     if job.label:
         return str(job.label)
@@ -121,7 +133,8 @@ class StateModel:
     Args:
         scheduler: the scenario's scheduler.
         names: optional job -> key map (e.g. the ids of a YAML scenario); other jobs get
-            keys ``j01``, ``j02``... in dependency order.
+            keys from their label and host (``install@127.0.1.201``, see ``_name``), or
+            ``j01``, ``j02``... in dependency order when they have no label.
     """
 
     def __init__(self, scheduler: PureScheduler, names: dict | None = None):
@@ -135,11 +148,16 @@ class StateModel:
 
     def _collect(self, scheduler: PureScheduler, parent: str | None, given: dict) -> None:
         order = _layers(scheduler)
-        for job in sorted(scheduler.jobs, key=lambda j: (order[id(j)], _label(j), given.get(id(j), ""))):
+        for job in sorted(scheduler.jobs, key=lambda j: (order[id(j)], natural_key(_label(j)),
+                                                         natural_key(given.get(id(j), "")),
+                                                         natural_key(_node_name(j)))):
             self._counter += 1
-            key = given.get(id(job)) or f"j{self._counter:02d}"
-            while key in self.records:
-                key += "'"
+            key = given.get(id(job)) or _name(job) or f"j{self._counter:02d}"
+            if key in self.records:
+                index = 2
+                while f"{key}#{index}" in self.records:
+                    index += 1
+                key = f"{key}#{index}"
             record = JobRecord(key=key, job=job, label=_label(job), node=_node_name(job),
                                parent=parent, layer=order[id(job)], nested=isinstance(job, PureScheduler))
             self.records[key] = record

@@ -8,7 +8,9 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
+from apssh.targets import fold as fold_names
 from apssh_tui.core.groups import FOLD_THRESHOLD, SiblingGroup, sibling_groups
+from apssh_tui.core.natural import natural_key
 from apssh_tui.core.states import JobRecord, JobState
 
 from .styles import duration_text, job_state_text
@@ -20,7 +22,7 @@ WIDTHS = {"state": 11, "duration": 8, "tries": 5}
 class JobsTable(DataTable):
     """Jobs as people read a scenario: by layer, with state, node, label, time, tries, needs."""
 
-    BINDINGS = [Binding("space", "toggle_fold", "Fold/unfold", id="jobs.toggle_fold"),
+    BINDINGS = [Binding("space", "toggle_fold", "Fold", id="jobs.toggle_fold"),
                 Binding("f", "toggle_groups", "Fold siblings", show=False, id="jobs.toggle_groups")]
 
     class Selected(Message):
@@ -53,7 +55,8 @@ class JobsTable(DataTable):
         rows: list[tuple[object, int]] = []
 
         def walk(parent, depth):
-            for record in sorted(self.model.children(parent), key=lambda r: (r.layer, r.label, r.key)):
+            children = self.model.children(parent)
+            for record in sorted(children, key=lambda r: (r.layer, natural_key(r.label), natural_key(r.key))):
                 group = self.group_of.get(record.key)
                 if group is not None and group.key in self.folded_groups:
                     if record is group.members[0]:
@@ -88,7 +91,7 @@ class JobsTable(DataTable):
             fold = "▾ " if item.key in self.expanded else "▸ "
         return [job_state_text(item.state), Text("  " * depth + fold + item.key),
                 item.node, item.label, duration_text(item.duration),
-                str(item.attempts), ", ".join(item.requires)]
+                str(item.attempts), fold_names(item.requires)]
 
     def rebuild(self) -> None:
         selected = self.selected_key()
@@ -101,6 +104,8 @@ class JobsTable(DataTable):
             selected = self.group_of[selected].key  # its group was folded
         if selected is not None and selected in self._depths:
             self.move_cursor(row=self.get_row_index(selected))
+        # the cursor may stay on the same row index while the row changed (a group unfolded)
+        self.post_message(self.Selected(self.selected_key()))
 
     def mark_dirty(self, key: str) -> None:
         self._dirty.add(key)
