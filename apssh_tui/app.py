@@ -13,12 +13,15 @@ from textual.command import Hit, Hits, Provider
 from textual.containers import Horizontal
 from textual.widgets import Footer, Header, Log, TabbedContent, TabPane
 
+from .core.jobfilter import JobFilter, find_host
+from .core.protocol import SessionLike
 from .core.states import PROBLEM_STATES
 from .widgets.confirm import ConfirmScreen
 from .widgets.details import JobDetails
 from .widgets.help import HelpScreen
 from .widgets.jobs import JobsTable
 from .widgets.output import OutputPane
+from .widgets.prompt import JobsPrompt
 from .widgets.services import ServicesTable
 from .widgets.summary import RunSummary
 from .widgets.topology import TopologyTree
@@ -76,6 +79,9 @@ class ApsshTui(App):
         Binding("i", "interleaved", "All output", show=False, id="app.interleaved"),
         Binding("g", "gathered", "Gathered", id="app.gathered"),
         Binding("slash", "search", "Search", show=False, id="app.search"),
+        Binding("question_mark", "find", "Find in output", show=False, id="app.find"),
+        Binding("ctrl+f", "filter_jobs", "Filter jobs", show=False, id="app.filter_jobs"),
+        Binding("ctrl+g", "goto_host", "Go to host", show=False, id="app.goto_host"),
         Binding("w", "save_output", "Save output", show=False, id="app.save_output"),
         Binding("e", "export_graph", "Export graph", show=False, id="app.export_graph"),
         Binding("1", "tab('jobs')", "Jobs", show=False, id="app.tab_jobs"),
@@ -85,7 +91,7 @@ class ApsshTui(App):
         Binding("f1", "help", "Help", id="app.help"),
     ]
 
-    def __init__(self, session, *, title: str | None = None, autostart: bool = False,
+    def __init__(self, session: SessionLike, *, title: str | None = None, autostart: bool = False,
                  keymap: dict[str, str] | None = None):
         super().__init__()
         if keymap:
@@ -106,6 +112,7 @@ class ApsshTui(App):
                 with Horizontal(id="jobs-area"):
                     yield JobsTable(self.session.model, id="jobs-table")
                     yield JobDetails(self.session.model, id="details")
+                yield JobsPrompt(id="jobs-prompt")
             with TabPane("Output", id="output"):
                 yield OutputPane(self.session, id="output-pane")
             with TabPane("Topology", id="topology"):
@@ -263,6 +270,41 @@ class ApsshTui(App):
         self.action_tab("jobs")
         self.jobs_table.select(target)
 
+    def action_filter_jobs(self) -> None:
+        """Ask for a jobs filter: ``state:failed``, ``node:fit[01-10]``, words (see core.jobfilter)."""
+        self.action_tab("jobs")
+        self.query_one(JobsPrompt).ask("filter", "filter jobs: state:failed,aborted node:fit[01-10] text "
+                                       "(enter applies, empty shows all)", self.jobs_table.job_filter.text)
+
+    def action_goto_host(self) -> None:
+        """Ask for a host name and select its first job."""
+        self.action_tab("jobs")
+        self.query_one(JobsPrompt).ask("host", "go to host (a name, or its beginning)")
+
+    def on_jobs_prompt_answered(self, message: JobsPrompt.Answered) -> None:
+        prompt = self.query_one(JobsPrompt)
+        if message.value is None:
+            self.jobs_table.focus()
+            return
+        if message.purpose == "filter":
+            try:
+                self.jobs_table.set_filter(JobFilter.parse(message.value))
+            except ValueError as exc:
+                self.notify(str(exc), severity="error")
+                return
+        elif message.purpose == "host":
+            order = {key: index for index, key in enumerate(self.jobs_table.display_order())}
+            records = sorted(self.session.model, key=lambda r: order.get(r.key, len(order)))
+            found = find_host(records, message.value)
+            if found is None:
+                self.notify(f"no job on a host named {message.value!r}", severity="warning")
+                return
+            if found.key not in self.jobs_table.display_order():
+                self.jobs_table.set_filter(JobFilter())  # the filter hid it
+            self.jobs_table.select(found.key)
+        prompt.close()
+        self.jobs_table.focus()
+
     def action_open_output(self) -> None:
         if len(self.jobs_table.selected_keys()) > 1:  # a folded sibling group: one view of them all
             self.action_gathered()
@@ -290,6 +332,11 @@ class ApsshTui(App):
     def action_search(self) -> None:
         self.action_tab("output")
         self.output.open_search()
+
+    def action_find(self) -> None:
+        """Search the output without hiding lines: matches highlighted, F3 / shift+F3 to move."""
+        self.action_tab("output")
+        self.output.open_search(hide=False)
 
     def _artefact_dir(self):
         from pathlib import Path

@@ -220,3 +220,53 @@ def test_replay_interleaves_output_in_time_order(testbed, arun, tmp_path):
     assert live == ["ping 1", "pong 1", "ping 2", "pong 2", "ping 3", "pong 3"]
     assert seen["lines"] == ["127.0.0.11 [ping]: ping 1", "127.0.0.12 [pong]: pong 1", "127.0.0.11 [ping]: ping 2",
                              "127.0.0.12 [pong]: pong 2", "127.0.0.11 [ping]: ping 3", "127.0.0.12 [pong]: pong 3"]
+
+
+# ---------------------------------------------------------------- one channel for lines and events
+def test_verbose_announcements_and_events_reach_the_job_output(testbed, arun, tmp_path):
+    """A verbose command says what it runs, on an SshNode and on a LocalNode, in its job's view (as
+    event lines); a verbose node's connection events go there too; nothing goes to stderr."""
+    import contextlib
+    import io
+
+    from apssh.commands import Run
+    from apssh.nodes import LocalNode
+
+    remote = SshJob(node(testbed, "node1", verbose=True), commands=[Run("echo remote", verbose=True)],
+                    label="remote")
+    local = SshJob(LocalNode(), commands=[Run("echo local", verbose=True)], label="local")
+    app = ApsshTui(session_of(Scheduler(remote, local, timeout=30), {"remote": remote, "local": local}))
+    seen = {}
+    stderr = io.StringIO()
+
+    async def body(pilot):
+        with contextlib.redirect_stderr(stderr):
+            assert await start_and_finish(pilot)
+        for key in ("remote", "local"):
+            app.output.show("job", key)
+            seen[key] = app.output.log_widget.line_kinds()
+
+    drive(arun, app, body)
+
+    assert ("event", "127.0.0.11* Run: echo remote") in seen["remote"]
+    assert ("out", "127.0.0.11: remote") in seen["remote"]
+    assert any(kind == "event" and "connected" in text for kind, text in seen["remote"])
+    assert ("event", "localhost* Run: echo local") in seen["local"]
+    assert ("out", "localhost: local") in seen["local"]
+    assert "Run: echo local" not in stderr.getvalue()
+
+
+def test_replay_and_live_sessions_share_one_interface(testbed, arun, tmp_path):
+    """Both a live Session and a ReplaySession satisfy SessionLike; only the live one can run."""
+    from apssh_tui.core.protocol import SessionLike
+
+    job = SshJob(node(testbed, "node1"), command="echo hi", label="hello")
+    session = session_of(Scheduler(job, timeout=30), {"hello": job}, record_base=tmp_path / "runs")
+    assert arun(session.run()) is True
+    replay = ReplaySession(session.record_dir)
+
+    assert isinstance(session, SessionLike) and isinstance(replay, SessionLike)
+    assert session.runner is not None and replay.runner is None
+    assert replay.save() is None
+    assert [r.key for r in replay.model] == [r.key for r in session.model]
+    assert list(replay.connections.connections) == list(session.connections.connections)

@@ -131,20 +131,21 @@ class StateModel:
     """All job records of a scheduler (nested ones included), and who to tell of changes.
 
     Args:
-        scheduler: the scenario's scheduler.
+        scheduler: the scenario's scheduler; None for records read back (see from_records).
         names: optional job -> key map (e.g. the ids of a YAML scenario); other jobs get
             keys from their label and host (``install@127.0.1.201``, see ``_name``), or
             ``j01``, ``j02``... in dependency order when they have no label.
     """
 
-    def __init__(self, scheduler: PureScheduler, names: dict | None = None):
+    def __init__(self, scheduler: PureScheduler | None, names: dict | None = None):
         self.scheduler = scheduler
         self.records: dict[str, JobRecord] = {}
         self._by_job: dict[int, JobRecord] = {}
         self._listeners: list[Callable[[JobRecord], None]] = []
         given = {id(job): str(key) for key, job in (names or {}).items()}
         self._counter = 0
-        self._collect(scheduler, None, given)
+        if scheduler is not None:
+            self._collect(scheduler, None, given)
 
     def _collect(self, scheduler: PureScheduler, parent: str | None, given: dict) -> None:
         order = _layers(scheduler)
@@ -174,11 +175,8 @@ class StateModel:
     @classmethod
     def from_records(cls, records: list[JobRecord]) -> StateModel:
         """A model of records read back from a record directory (no scheduler behind it)."""
-        model = cls.__new__(cls)
-        model.scheduler = None
+        model = cls(None)
         model.records = {record.key: record for record in records}
-        model._by_job = {}
-        model._listeners = []
         return model
 
     # -- lookup

@@ -39,16 +39,19 @@ class ViewLine:
 
 
 class Filter:
-    """Which lines a view keeps: those containing ``text`` (case-insensitive), or matching it
-    as a regular expression when ``regex`` is true.  An empty text keeps every line.
+    """A search: lines containing ``text`` (case-insensitive), or matching it as a regular
+    expression when ``regex`` is true; the matches are highlighted.  With ``hide`` (the default)
+    a view keeps only the matching lines; without it, it keeps every line (find, then next /
+    previous match).  An empty text matches every line.
 
     Raises:
         ValueError naming the pattern when ``regex`` is true and ``text`` is not a valid one.
     """
 
-    def __init__(self, text: str = "", regex: bool = False):
+    def __init__(self, text: str = "", regex: bool = False, hide: bool = True):
         self.text = text
         self.regex = regex
+        self.hide = hide
         try:
             self.pattern = re.compile(text if regex else re.escape(text), re.IGNORECASE) if text else None
         except re.error as exc:
@@ -67,8 +70,23 @@ class Filter:
             return []
         return [match.span() for match in self.pattern.finditer(text) if match.end() > match.start()]
 
+    @classmethod
+    def parse(cls, typed: str, hide: bool = True) -> Filter:
+        """What the user typed: ``/pattern/`` is a regular expression, anything else plain text."""
+        typed = typed.strip()
+        if len(typed) >= 2 and typed.startswith("/") and typed.endswith("/"):
+            return cls(typed[1:-1], regex=True, hide=hide)
+        return cls(typed, hide=hide)
+
+    def keeps(self, text: str) -> bool:
+        """Whether a view keeps a line of ``text`` (every line when not hiding)."""
+        return not self.hide or self.matches(text)
+
     def describe(self) -> str:
-        return f"{'regex' if self.regex else 'search'}: {self.text!r}" if self.text else ""
+        if not self.text:
+            return ""
+        what = ("filter" if self.hide else "find") + (" regex" if self.regex else "")
+        return f"{what}: {self.text!r}"
 
 
 class OutputView:
@@ -180,7 +198,7 @@ class OutputView:
                     return False
             elif line.host != self.host:
                 return False
-        return line.stream == ATTEMPT_NAME or self.filter.matches(line.text)
+        return line.stream == ATTEMPT_NAME or self.filter.keeps(line.text)
 
     def _view_line(self, line: Line) -> ViewLine:
         with_job = self.mode in ("all", "host")
@@ -230,7 +248,7 @@ class OutputView:
             else:
                 body = [ViewLine(_diff_kind(text, position), text) for position, text in enumerate(group.diff)]
             if self.filter:
-                body = [line for line in body if self.filter.matches(line.text)]
+                body = [line for line in body if self.filter.keeps(line.text)]
             lines.extend(body)
         return lines or [ViewLine("note", "(no output yet)")]
 

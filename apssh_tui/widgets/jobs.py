@@ -10,6 +10,7 @@ from textual.widgets import DataTable
 
 from apssh.targets import fold as fold_names
 from apssh_tui.core.groups import FOLD_THRESHOLD, SiblingGroup, sibling_groups
+from apssh_tui.core.jobfilter import JobFilter
 from apssh_tui.core.natural import natural_key
 from apssh_tui.core.states import JobRecord, JobState
 
@@ -42,6 +43,7 @@ class JobsTable(DataTable):
         self._dirty: set[str] = set()
         self._running_keys: set[str] = set()
         self._depths: dict[str, int] = {}
+        self.job_filter = JobFilter()
 
     def on_mount(self) -> None:
         for column in COLUMNS:
@@ -53,19 +55,26 @@ class JobsTable(DataTable):
         """(record or sibling group, depth) in display order: each level by layer, nested jobs
         under their scheduler, a folded group in place of its members."""
         rows: list[tuple[object, int]] = []
+        keep = self.job_filter.keeps if self.job_filter else None
 
-        def walk(parent, depth):
+        def walk(parent, depth, into):
             children = self.model.children(parent)
             for record in sorted(children, key=lambda r: (r.layer, natural_key(r.label), natural_key(r.key))):
                 group = self.group_of.get(record.key)
                 if group is not None and group.key in self.folded_groups:
-                    if record is group.members[0]:
-                        rows.append((group, depth))
+                    if record is group.members[0] and (keep is None or any(map(keep, group.members))):
+                        into.append((group, depth))
                     continue
-                rows.append((record, depth))
-                if record.is_scheduler and record.key in self.expanded:
-                    walk(record.key, depth + 1)
-        walk(None, 0)
+                if record.is_scheduler:
+                    inside: list[tuple[object, int]] = []
+                    if record.key in self.expanded:
+                        walk(record.key, depth + 1, inside)
+                    if keep is None or keep(record) or inside:
+                        into.append((record, depth))
+                        into.extend(inside)
+                elif keep is None or keep(record):
+                    into.append((record, depth))
+        walk(None, 0, rows)
         self._depths = {item.key: depth for item, depth in rows}
         return rows
 
@@ -119,6 +128,9 @@ class JobsTable(DataTable):
         """Update the cells of rows that changed (and the running ones, for their duration)."""
         keys = self._dirty | self._running_keys
         self._dirty = set()
+        if self.job_filter.states and keys:  # a state filter: rows come and go as states change
+            self.rebuild()
+            return
         rows = set()
         for key in keys:
             group = self.group_of.get(key)
@@ -177,6 +189,11 @@ class JobsTable(DataTable):
             return
         else:
             return
+        self.rebuild()
+
+    def set_filter(self, job_filter: JobFilter) -> None:
+        """Show only the jobs ``job_filter`` keeps (an empty filter shows them all)."""
+        self.job_filter = job_filter
         self.rebuild()
 
     def action_toggle_groups(self) -> None:

@@ -38,11 +38,13 @@ class OutputPane(Vertical):
         self.job: str | None = None
         self.host: str | None = None
         self.search = Filter()
+        self._hide = True  # what the search field being typed in will do (see open_search)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="output-title")
         yield OutputLog(id="output-log")
-        yield Input(placeholder="search output (enter to apply, empty to clear)", id="output-search")
+        yield Input(placeholder="search output: text or /regex/ (enter applies, empty clears, F3 next match)",
+                    id="output-search")
 
     @property
     def log_widget(self) -> OutputLog:
@@ -93,7 +95,10 @@ class OutputPane(Vertical):
         return self.view.save(path)
 
     # -- search
-    def open_search(self) -> None:
+    def open_search(self, hide: bool = True) -> None:
+        """Ask for a search: ``hide`` keeps only the matching lines; otherwise matches are
+        highlighted among all lines (F3 / shift+F3 go from one to the next)."""
+        self._hide = hide
         search = self.query_one("#output-search", Input)
         search.add_class("visible")
         search.focus()
@@ -108,7 +113,7 @@ class OutputPane(Vertical):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         try:
-            self.search = Filter(event.value.strip(), regex=self.search.regex)
+            self.search = Filter.parse(event.value, hide=self._hide)
         except ValueError as exc:
             self.notify(str(exc), severity="error")
             return

@@ -34,7 +34,9 @@ class OutputLog(ScrollView, can_focus=True):
     DEFAULT_CSS = """
     OutputLog { background: $surface; color: $text; }
     """
-    BINDINGS = [Binding("end", "follow", "Follow", show=False, id="output.follow")]
+    BINDINGS = [Binding("end", "follow", "Follow", show=False, id="output.follow"),
+                Binding("f3", "match(1)", "Next match", show=False, id="output.next_match"),
+                Binding("shift+f3", "match(-1)", "Previous match", show=False, id="output.previous_match")]
 
     follow: var[bool] = var(True)
 
@@ -43,6 +45,7 @@ class OutputLog(ScrollView, can_focus=True):
         self.view: OutputView | None = None
         self._auto_scrolling = False
         self._cache: dict[int, Strip] = {}
+        self.current_match: int | None = None  # the line index of the match found last
 
     @property
     def lines(self) -> list[str]:
@@ -58,7 +61,27 @@ class OutputLog(ScrollView, can_focus=True):
         """Show ``view`` from its start, following its end."""
         self.view = view
         self.follow = True
+        self.current_match = None
         self.reset()
+
+    def action_match(self, direction: int) -> None:
+        """Go to the next (1) or previous (-1) line holding a match of the search."""
+        view = self.view
+        if view is None or not view.filter or not view.lines:
+            return
+        count = len(view.lines)
+        start = self.current_match if self.current_match is not None else (
+            int(self.scroll_y) - 1 if direction > 0 else int(self.scroll_y) + self.size.height)
+        for step in range(1, count + 1):
+            index = (start + direction * step) % count
+            if view.filter.spans(view.lines[index].text):
+                self.follow = False
+                self.current_match = index
+                self._cache.clear()
+                self.scroll_to(y=max(0, index - self.size.height // 2), animate=False, immediate=True)
+                self.refresh()
+                return
+        self.notify(f"no match of {view.filter.text!r}", severity="warning")
 
     def reset(self) -> None:
         """The view was rebuilt: draw it again (keeping the place unless following)."""
@@ -116,6 +139,8 @@ class OutputLog(ScrollView, can_focus=True):
 
     def _strip(self, index: int, rich_style: Style) -> Strip:
         text = line_text(self.view.lines[index], self.view.filter, rich_style)
+        if index == self.current_match:
+            text.stylize("underline")
         return Strip(text.render(self.app.console), text.cell_len)
 
     def styles_of(self, index: int) -> list[tuple[str, str]]:
