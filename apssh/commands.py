@@ -15,6 +15,7 @@ import asyncssh
 import jinja2
 
 from .deferred import Capture, Deferred, StrLikeMixin, render
+from .formatters import formatter_for
 
 # remote directory (relative to the login's home) where scripts are copied before they run
 REMOTE_DIR = ".apssh-remote"
@@ -258,7 +259,7 @@ class Run(AbstractCommand, CapturableMixin, _StrLikeCommand):
     async def co_run_remote(self, node):
         command = self.command_line()
         if self.verbose:
-            node.formatter.announce(node.hostname, f"Run: {command}")
+            formatter_for(node).announce(node.hostname, f"Run: {command}")
         sink = self._capture_sink()
         retcod = await node.run(command, stdout_sink=sink, **self._x11_options())
         self._store_capture(sink)
@@ -267,7 +268,7 @@ class Run(AbstractCommand, CapturableMixin, _StrLikeCommand):
     async def co_run_local(self, localnode):
         command = self.command_line()
         if self.verbose:
-            localnode.formatter.announce(localnode.hostname, f"Run: {command}")
+            formatter_for(localnode).announce(localnode.hostname, f"Run: {command}")
         sink = self._capture_sink()
         retcod = await localnode.run(command, stdout_sink=sink, ignore_outputs=self.ignore_outputs)
         self._store_capture(sink)
@@ -350,7 +351,7 @@ class RunLocalStuff(AbstractCommand, CapturableMixin, _StrLikeCommand):
                 await node.put_file_s(self.includes, remote_dir)
             command = " ".join([shlex.quote(remote_path), _join(self.args)]).rstrip()
             if self.verbose:
-                node.formatter.announce(node.hostname, f"{type(self).__name__}: {command}")
+                formatter_for(node).announce(node.hostname, f"{type(self).__name__}: {command}")
             sink = self._capture_sink()
             retcod = await node.run(STALE_RUN_DIR_CLEANUP + command, stdout_sink=sink,
                                     **_x11_options(type(self).__name__, self.x11))
@@ -369,7 +370,7 @@ class RunLocalStuff(AbstractCommand, CapturableMixin, _StrLikeCommand):
                 shutil.copy(include, workdir)
             command = " ".join([shlex.quote(str(local_path)), _join(self.args)]).rstrip()
             if self.verbose:
-                localnode.formatter.announce(localnode.hostname, f"{type(self).__name__}: {command}")
+                formatter_for(localnode).announce(localnode.hostname, f"{type(self).__name__}: {command}")
             sink = self._capture_sink()
             retcod = await localnode.run(command, stdout_sink=sink)
             self._store_capture(sink)
@@ -498,7 +499,7 @@ class Push(AbstractCommand):
 
     async def co_run_remote(self, node):
         if self.verbose:
-            node.formatter.announce(node.hostname, f"Push {self.localpaths} to {self.remotepath}")
+            formatter_for(node).announce(node.hostname, f"Push {self.localpaths} to {self.remotepath}")
         await node.put_file_s(self.localpaths, self.remotepath, **self.kwds)
         return 0
 
@@ -526,7 +527,7 @@ class Pull(AbstractCommand):
 
     async def co_run_remote(self, node):
         if self.verbose:
-            node.formatter.announce(node.hostname, f"Pull {self.remotepaths} to {self.localpath}")
+            formatter_for(node).announce(node.hostname, f"Pull {self.remotepaths} to {self.localpath}")
         await node.get_file_s(self.remotepaths, self.localpath, **self.kwds)
         return 0
 

@@ -39,6 +39,15 @@ STDERR = EXTENDED_DATA_STDERR
 COMMAND_FORMATTER: contextvars.ContextVar[Formatter | None] = contextvars.ContextVar(
     "apssh_command_formatter", default=None)
 
+
+
+def formatter_for(node) -> Formatter:
+    """Where a command on ``node`` reports: the task's COMMAND_FORMATTER when a front-end set
+    one, else the node's own formatter.  Lines, announcements (what a verbose command runs) and
+    events of one command all go through this one channel."""
+    return COMMAND_FORMATTER.get() or node.formatter
+
+
 _LINE_PLACEHOLDERS = re.compile(r"(@line@|\{linenl\}|\{line\})")
 
 

@@ -8,6 +8,7 @@ from asynciojobs import AbstractJob
 
 from .commands import AbstractCommand, Run
 from .deferred import StrLikeMixin
+from .formatters import formatter_for
 from .nodes import LocalNode
 from .sshproxy import CURRENT_HOLDER, SshConnectError, SshProxy
 
@@ -145,7 +146,7 @@ class SshJob(AbstractJob):
                 error.__cause__ = exc
                 if self.critical:
                     raise error from exc
-                self.node.formatter.event(self.node.hostname, str(error))
+                formatter_for(self.node).event(self.node.hostname, str(error))
                 continue
             if not cmd.is_success(retcod):
                 if self.critical:

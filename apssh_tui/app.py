@@ -14,7 +14,9 @@ from textual.containers import Horizontal
 from textual.widgets import Footer, Header, Log, TabbedContent, TabPane
 
 from .core.export import graph_source, render_graph
+from .core.jobfilter import JobFilter, find_host
 from .core.outcome import run_outcome
+from .core.protocol import SessionLike
 from .core.states import PROBLEM_STATES
 from .widgets.confirm import ConfirmScreen
 from .widgets.details import JobDetails
@@ -23,6 +25,7 @@ from .widgets.graph import GraphView
 from .widgets.help import HelpScreen
 from .widgets.jobs import JobsTable
 from .widgets.output import OutputPane
+from .widgets.prompt import JobsPrompt
 from .widgets.services import ServicesTable
 from .widgets.summary import RunSummary
 from .widgets.topology import TopologyTree
@@ -33,18 +36,17 @@ RUN_ACTIONS = {"start", "rerun_failed", "rerun_job", "rerun_job_only"}
 
 
 class ActionsProvider(Provider):
-    """Every app action in the command palette, found by its description."""
+    """Every action (the app's, the jobs table's, the services table's) in the command palette,
+    found by its description; a pane's action runs on that pane."""
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         app = self.app
-        for binding in app.BINDINGS:
-            if not binding.description or app.check_action(binding.action, ()) is False:
-                continue
+        for target, binding in app.palette_actions():
             score = matcher.match(binding.description)
             if score > 0:
                 yield Hit(score, matcher.highlight(binding.description),
-                          partial(app.run_action, binding.action), help=f"key: {binding.key}")
+                          partial(target.run_action, binding.action), help=f"key: {app.key_of(binding.id)}")
 
 
 def all_bindings() -> list[Binding]:
@@ -57,27 +59,34 @@ class ApsshTui(App):
     """Run, watch and steer a scenario (or browse a recorded one)."""
 
     TITLE = "apssh-tui"
+    # below 100 columns the details pane gives its room to the jobs table
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     COMMANDS = App.COMMANDS | {ActionsProvider}
     CSS = """
     #summary { height: 1; background: $primary-background; padding: 0 1; }
     #jobs-area JobsTable { width: 2fr; }
     #jobs-area JobDetails { width: 1fr; border-left: solid $accent; padding: 0 1; }
+    Screen.-narrow #jobs-area JobDetails { display: none; }
     #services-table { height: 1fr; }
     #service-log { height: 2fr; border-top: solid $accent; }
     """
     BINDINGS = [
         Binding("s", "start", "Start", id="app.start"),
-        Binding("a", "abort", "Abort all", id="app.abort"),
-        Binding("x", "abort_job", "Abort job", id="app.abort_job"),
-        Binding("r", "rerun_failed", "Re-run failed", id="app.rerun_failed"),
-        Binding("R", "rerun_job", "Re-run job+downstream", id="app.rerun_job"),
+        Binding("a", "abort", "Abort", id="app.abort"),
+        Binding("x", "abort_job", "Abort job", show=False, id="app.abort_job"),
+        Binding("r", "rerun_failed", "Re-run", id="app.rerun_failed"),
+        Binding("R", "rerun_job", "Re-run job+downstream", show=False, id="app.rerun_job"),
         Binding("J", "rerun_job_only", "Re-run job only", show=False, id="app.rerun_job_only"),
-        Binding("n", "next_failed", "Next failed", id="app.next_failed"),
-        Binding("o", "open_output", "Job output", id="app.open_output"),
+        Binding("n", "next_failed", "Next fail", id="app.next_failed"),
+        Binding("o", "open_output", "Output", id="app.open_output"),
+        Binding("q", "quit", "Quit", id="app.quit"),  # early: the footer keeps it on 80 columns
         Binding("h", "host_output", "Host output", show=False, id="app.host_output"),
         Binding("i", "interleaved", "All output", show=False, id="app.interleaved"),
         Binding("g", "gathered", "Gathered", id="app.gathered"),
         Binding("slash", "search", "Search", show=False, id="app.search"),
+        Binding("question_mark", "find", "Find in output", show=False, id="app.find"),
+        Binding("ctrl+f", "filter_jobs", "Filter jobs", show=False, id="app.filter_jobs"),
+        Binding("ctrl+g", "goto_host", "Go to host", show=False, id="app.goto_host"),
         Binding("w", "save_output", "Save output", show=False, id="app.save_output"),
         Binding("e", "export_graph", "Export graph", show=False, id="app.export_graph"),
         Binding("1", "tab('jobs')", "Jobs", show=False, id="app.tab_jobs"),
@@ -87,10 +96,9 @@ class ApsshTui(App):
         Binding("5", "tab('graph')", "Graph", show=False, id="app.tab_graph"),
         Binding("6", "tab('failures')", "Failures", show=False, id="app.tab_failures"),
         Binding("f1", "help", "Help", id="app.help"),
-        Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
-    def __init__(self, session, *, title: str | None = None, autostart: bool = False,
+    def __init__(self, session: SessionLike, *, title: str | None = None, autostart: bool = False,
                  keymap: dict[str, str] | None = None):
         super().__init__()
         if keymap:
@@ -111,6 +119,7 @@ class ApsshTui(App):
                 with Horizontal(id="jobs-area"):
                     yield JobsTable(self.session.model, id="jobs-table")
                     yield JobDetails(self.session.model, self.session.store, id="details")
+                yield JobsPrompt(id="jobs-prompt")
             with TabPane("Output", id="output"):
                 yield OutputPane(self.session, id="output-pane")
             with TabPane("Topology", id="topology"):
@@ -122,7 +131,9 @@ class ApsshTui(App):
                 yield GraphView(self.session.model, id="graph-view")
             with TabPane("Failures", id="failures"):
                 yield FailuresTable(self.session, id="failures-table")
-        yield Footer()
+        # short descriptions and no palette hint (ctrl+p, and the header's icon): on 80 columns
+        # the footer still shows s a r n o q
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.jobs_table = self.query_one(JobsTable)
@@ -138,6 +149,8 @@ class ApsshTui(App):
         self.session.connections.subscribe(lambda connection: self.topology.mark_dirty(connection.key))
         if self.replay:
             self.summary.set_status(f"replay of {self.session.record_dir}")
+        else:
+            self.summary.set_status(f"ready: press {self.key_of('app.start')} to start")
         self.output.show("all")
         self.set_interval(TICK_SECONDS, self.tick)
         self.jobs_table.focus()
@@ -160,10 +173,26 @@ class ApsshTui(App):
             self._last_save = now
             self.session.save()
 
+    def key_of(self, binding_id: str) -> str:
+        """The key bound to ``binding_id`` now (the user's keymap wins), as shown in hints."""
+        key = self._keymap.get(binding_id) or next(
+            (binding.key for binding in all_bindings() if binding.id == binding_id), "?")
+        return self.get_key_display(Binding(key.split(",")[0], ""))
+
+    def palette_actions(self) -> list[tuple[object, Binding]]:
+        """(widget to run it on, binding) of every action that applies now."""
+        found = []
+        for target, bindings in ((self, self.BINDINGS), (self.jobs_table, JobsTable.BINDINGS),
+                                 (self.query_one(ServicesTable), ServicesTable.BINDINGS)):
+            for binding in bindings:
+                if binding.description and target.check_action(binding.action, ()) not in (False, None):
+                    found.append((target, binding))
+        return found
+
     # -- which actions apply now
     def check_action(self, action: str, parameters) -> bool | None:
         if self.replay and action in RUN_ACTIONS | {"abort", "abort_job"}:
-            return None
+            return False  # a replay cannot run anything: these keys are not offered at all
         running = not self.replay and self.session.runner.running
         if action in RUN_ACTIONS and running:
             return None
@@ -204,7 +233,8 @@ class ApsshTui(App):
         async def work():
             ok = await coroutine_function()
             self.last_result = ok
-            self.summary.set_status(run_outcome(description, ok, self.session.runner, self.session.store))
+            self.summary.set_status(run_outcome(description, ok, self.session.runner, self.session.store,
+                                                rerun_key=self.key_of("app.rerun_failed")))
             self.refresh_bindings()
         self.run_worker(work(), group="run", exit_on_error=False)
         self.refresh_bindings()
@@ -275,6 +305,41 @@ class ApsshTui(App):
         self.action_tab("jobs")
         self.jobs_table.select(target)
 
+    def action_filter_jobs(self) -> None:
+        """Ask for a jobs filter: ``state:failed``, ``node:fit[01-10]``, words (see core.jobfilter)."""
+        self.action_tab("jobs")
+        self.query_one(JobsPrompt).ask("filter", "filter jobs: state:failed,aborted node:fit[01-10] text "
+                                       "(enter applies, empty shows all)", self.jobs_table.job_filter.text)
+
+    def action_goto_host(self) -> None:
+        """Ask for a host name and select its first job."""
+        self.action_tab("jobs")
+        self.query_one(JobsPrompt).ask("host", "go to host (a name, or its beginning)")
+
+    def on_jobs_prompt_answered(self, message: JobsPrompt.Answered) -> None:
+        prompt = self.query_one(JobsPrompt)
+        if message.value is None:
+            self.jobs_table.focus()
+            return
+        if message.purpose == "filter":
+            try:
+                self.jobs_table.set_filter(JobFilter.parse(message.value))
+            except ValueError as exc:
+                self.notify(str(exc), severity="error")
+                return
+        elif message.purpose == "host":
+            order = {key: index for index, key in enumerate(self.jobs_table.display_order())}
+            records = sorted(self.session.model, key=lambda r: order.get(r.key, len(order)))
+            found = find_host(records, message.value)
+            if found is None:
+                self.notify(f"no job on a host named {message.value!r}", severity="warning")
+                return
+            if found.key not in self.jobs_table.display_order():
+                self.jobs_table.set_filter(JobFilter())  # the filter hid it
+            self.jobs_table.select(found.key)
+        prompt.close()
+        self.jobs_table.focus()
+
     def action_open_output(self) -> None:
         if len(self.jobs_table.selected_keys()) > 1:  # a folded sibling group: one view of them all
             self.action_gathered()
@@ -303,14 +368,18 @@ class ApsshTui(App):
         self.action_tab("output")
         self.output.open_search()
 
+    def action_find(self) -> None:
+        """Search the output without hiding lines: matches highlighted, F3 / shift+F3 to move."""
+        self.action_tab("output")
+        self.output.open_search(hide=False)
+
     def _artefact_dir(self):
         from pathlib import Path
         return Path(self.session.record_dir) if self.session.record_dir else Path.cwd()
 
     def action_save_output(self) -> None:
         target = self._artefact_dir() / f"output-{time.strftime('%H-%M-%S')}.txt"
-        job = self.output.job if self.output.mode == "job" else None
-        path = self.session.store.save(target, job=job)
+        path = self.output.save(target)
         self.notify(f"output saved in {path}")
 
     def action_export_graph(self) -> None:
@@ -350,6 +419,7 @@ class ApsshTui(App):
             log.clear()
             log.write_lines([f"{host}: {text}" for host in self.session.store.hosts(f"service:{message.key}")
                              for _, text in self.session.store.lines(f"service:{message.key}", host)][-200:])
+            log.scroll_end(animate=False, immediate=True)  # the newest line in view
         self.run_worker(work(), group="services", exit_on_error=False)
 
     # -- quitting

@@ -29,6 +29,9 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--headless", action="store_true",
                      help="run without a screen: progress lines, a summary, exit 0 only on success")
     cli.add_argument("--replay", metavar="DIR", help="browse the record directory of a past run")
+    cli.add_argument("--runs", nargs="?", const="", metavar="DIR",
+                     help="list the past runs recorded in DIR (default: the --record-dir), open one (enter) "
+                          "or compare two (c, then c)")
     cli.add_argument("--demo", action="store_true",
                      help="start an embedded testbed (a gateway and 4 nodes) and its bundled scenario")
     cli.add_argument("--record-dir", default=str(DEFAULT_RECORD_BASE),
@@ -102,6 +105,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.demo:
         return asyncio.run(_demo(args))
+    if args.runs is not None:
+        from .runs_app import RunsApp
+        base = Path(args.runs or args.record_dir)
+        if not base.is_dir():
+            print(f"apssh-tui: {base}: no such directory (record directories are made by runs; "
+                  f"give the directory with --runs DIR)", file=sys.stderr)
+            return 2
+        chosen = RunsApp(base).run()
+        if chosen is None:
+            return 0
+        args.replay = str(chosen)
     if args.replay:
         from .core.replay import ReplaySession
         try:

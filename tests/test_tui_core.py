@@ -25,6 +25,7 @@ from apssh_tui.core.record import RUN_FILE, load_run
 from apssh_tui.core.replay import ReplaySession
 from apssh_tui.core.runner import Runner, RunnerBusy
 from apssh_tui.core.states import JobState, StateModel
+from apssh_tui.core.views import Filter, OutputView
 
 
 def runner_of(scheduler, jobs: dict, store: OutputStore | None = None) -> tuple[StateModel, Runner]:
@@ -55,13 +56,16 @@ def flag_job(testbed, flag, name="node2", **kwds) -> SshJob:
 
 # ---------------------------------------------------------------- the state model
 def test_model_keys_come_from_names_or_are_generated(testbed):
-    """Jobs named by the scenario keep their name as key; the others get generated j<NN> keys."""
+    """Jobs named by the scenario keep their name as key; the others are named from their label and
+    host (label@host), or get generated j<NN> keys without a label."""
     a = SshJob(node(testbed, "node1"), command="true", label="first")
     b = SshJob(node(testbed, "node1"), command="true", label="second", required=a)
-    model = StateModel(Scheduler(a, b), {"alpha": a})
+    c = SshJob(node(testbed, "node1"), command="true", required=b)
+    model = StateModel(Scheduler(a, b, c), {"alpha": a})
 
     assert model.record_of(a).key == "alpha"
-    assert model.record_of(b).key.startswith("j")
+    assert model.record_of(b).key == "second@127.0.0.11"
+    assert model.record_of(c).key.startswith("j")
     assert model.record_of(b).label == "second"
     assert model.record_of(b).requires == ["alpha"]
     assert all(record.state == JobState.IDLE and record.attempts == 0 for record in model)
@@ -381,7 +385,8 @@ def test_job_formatter_attribution_with_two_jobs_on_one_node(testbed, arun):
 
 
 def test_output_store_search_since_and_save(tmp_path):
-    """The interleaved view is searchable, readable from a sequence number, and saved to a file."""
+    """The interleaved view is searchable and readable from a sequence number; a job's view saves
+    the lines its filter keeps."""
     store = OutputStore(None)
     store.add("j1", "fit01", "out", ["alpha\n", "Beta\n"])
     store.add("j2", "fit02", "err", ["beta too\n"])
@@ -389,8 +394,12 @@ def test_output_store_search_since_and_save(tmp_path):
     assert [entry.text for entry in store.search("BETA")] == ["Beta", "beta too"]
     assert [entry.host for entry in store.search("beta", job="j2")] == ["fit02"]
     assert [entry.text for entry in store.since(2)] == ["beta too"]
-    saved = store.save(tmp_path / "saved.txt", job="j1")
-    assert saved.read_text() == "fit01 [j1] out: alpha\nfit01 [j1] out: Beta\n"
+    small = OutputStore(None, keep_interleaved=2)
+    small.add("j1", "fit01", "out", ["1\n", "2\n", "3\n"])
+    assert small.since(0) is None and [line.text for line in small.since(1)] == ["2", "3"]
+    view = OutputView(store, StateModel.from_records([]), "job", job="j1", filter=Filter("beta"))
+    saved = view.save(tmp_path / "saved.txt")
+    assert saved.read_text() == "# output - job j1  search: 'beta'\nfit01: Beta\n"
 
 
 def test_output_digest_does_not_depend_on_batches():
@@ -497,7 +506,7 @@ def test_replay_session_reads_the_record_back(testbed, arun, tmp_path):
     assert states(replay.model) == {"ok": "done", "bad": "failed"}
     assert attempts(replay.model) == {"ok": 1, "bad": 1}
     assert replay.model["bad"].error == "exit code 1"
-    assert replay.store.lines("ok", "127.0.0.11") == [("err", "warned"), ("out", "recorded")]
+    assert sorted(replay.store.lines("ok", "127.0.0.11")) == [("err", "warned"), ("out", "recorded")]
     assert set(replay.connections.connections) == set(session.connections.connections)
     assert replay.model.summary() == session.model.summary()
 

@@ -10,10 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
-from apssh.formatters import Formatter
+from apssh.formatters import COMMAND_FORMATTER, Formatter
 from apssh.nodes import LocalNode
 from apssh.sshproxy import SshProxy
 from apssh.topology import ssh_nodes
+
+from .natural import natural_key
 
 
 class ConnectionState(str, Enum):
@@ -47,11 +49,24 @@ def node_key(node) -> str:
 class ConnectionModel:
     """Connections of a scheduler's nodes and gateways, as a tree rooted at the local host."""
 
-    def __init__(self, scheduler):
+    def __init__(self, scheduler=None):
         self.connections: dict[str, Connection] = {}
         self._listeners: list[Callable[[Connection], None]] = []
-        for node in ssh_nodes(scheduler, manage_gateways=True):
-            self._add(node)
+        if scheduler is not None:
+            for node in ssh_nodes(scheduler, manage_gateways=True):
+                self._add(node)
+
+    @classmethod
+    def from_saved(cls, saved: list[dict]) -> ConnectionModel:
+        """The connections a record directory kept (``run.json``'s ``connections``)."""
+        model = cls(None)
+        for data in saved:
+            model.connections[data["key"]] = Connection(
+                data["key"], data["label"], data["gateway"], ConnectionState(data["state"]), data["reason"])
+        for connection in model.connections.values():
+            if connection.gateway in model.connections:
+                model.connections[connection.gateway].children.append(connection.key)
+        return model
 
     def _add(self, node: SshProxy) -> Connection:
         key = node_key(node)
@@ -64,13 +79,14 @@ class ConnectionModel:
         self.connections[key] = connection
         if parent is not None:
             self.connections[parent].children.append(key)
-            self.connections[parent].children.sort()  # jobs come from a set: show them in a stable order
-        node.formatter = ConnectionWatcher(self, key)
+            # jobs come from a set: show them in a stable, natural order
+            self.connections[parent].children.sort(key=natural_key)
+        node.formatter = ConnectionWatcher(self, key, verbose=bool(getattr(node.formatter, "verbose", False)))
         return connection
 
     def roots(self) -> list[Connection]:
         """Connections made directly from the local host."""
-        return sorted((c for c in self.connections.values() if c.gateway is None), key=lambda c: c.key)
+        return sorted((c for c in self.connections.values() if c.gateway is None), key=lambda c: natural_key(c.key))
 
     def connecting_meter(self) -> str:
         """``connecting 37/100`` while connections are being opened (37 settled, opened or failed,
@@ -85,6 +101,12 @@ class ConnectionModel:
     def subscribe(self, listener: Callable[[Connection], None]) -> None:
         self._listeners.append(listener)
 
+    def settle(self) -> None:
+        """After a run: a connection still being opened was given up (an abort, a timeout)."""
+        for connection in self.connections.values():
+            if connection.state == ConnectionState.CONNECTING:
+                self.set_state(connection.key, ConnectionState.NOT_CONNECTED, "given up: the run ended")
+
     def set_state(self, key: str, state: ConnectionState, reason: str = "") -> None:
         connection = self.connections[key]
         connection.state = state
@@ -96,30 +118,43 @@ class ConnectionModel:
 class ConnectionWatcher(Formatter):
     """A node's formatter that reports connection events to the model.
 
-    Lines never come here: the runner gives every job its own formatter.
+    Lines never come here: the runner gives every job its own formatter.  When the node was
+    verbose (``verbose`` true), its events are passed on to the formatter of the job being run
+    (COMMAND_FORMATTER), so they show in that job's output like every other line.
     """
 
-    def __init__(self, model: ConnectionModel, key: str):
-        super().__init__("@host@:@line@", verbose=False)
+    def __init__(self, model: ConnectionModel, key: str, verbose: bool = False):
+        super().__init__("@host@:@line@", verbose=verbose)
         self.model = model
         self.key = key
 
+    def announce(self, hostname, message):
+        target = COMMAND_FORMATTER.get()
+        if target is not None and target is not self:
+            target.announce(hostname, message)
+
     def connecting(self, hostname, username, via):
         self.model.set_state(self.key, ConnectionState.CONNECTING, f"via {via}" if via else "")
+        super().connecting(hostname, username, via)
 
     def connection_failed(self, hostname, username, reason):
         self.model.set_state(self.key, ConnectionState.FAILED, reason)
+        super().connection_failed(hostname, username, reason)
 
     def connection_made(self, hostname, username, direct):
         self.model.set_state(self.key, ConnectionState.CONNECTED)
+        super().connection_made(hostname, username, direct)
 
     def connection_lost(self, hostname, exc, username):
         if self.model.connections[self.key].state != ConnectionState.FAILED:
             self.model.set_state(self.key, ConnectionState.CLOSED, str(exc) if exc else "")
+        super().connection_lost(hostname, exc, username)
 
     def sftp_start(self, hostname):
         self.model.set_state(self.key, ConnectionState.SFTP_OPEN)
+        super().sftp_start(hostname)
 
     def sftp_stop(self, hostname):
         if self.model.connections[self.key].state == ConnectionState.SFTP_OPEN:
             self.model.set_state(self.key, ConnectionState.CONNECTED)
+        super().sftp_stop(hostname)

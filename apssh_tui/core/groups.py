@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from apssh.targets import fold
 
+from .natural import natural_key
 from .states import PROBLEM_STATES, JobRecord, JobState
 
 #: groups with at least this many siblings start folded
@@ -65,7 +66,7 @@ class SiblingGroup:
 
     @property
     def requires(self) -> str:
-        return fold(sorted({key for member in self.members for key in member.requires}))
+        return fold(sorted({key for member in self.members for key in member.requires}, key=natural_key))
 
     @property
     def has_problem(self) -> bool:
@@ -82,7 +83,15 @@ def sibling_groups(records: list[JobRecord]) -> dict[str, SiblingGroup]:
     groups = {}
     for (_, _, label), members in buckets.items():
         if len(members) >= 2:
-            members.sort(key=lambda member: member.key)
+            members.sort(key=lambda member: natural_key(member.key))
             group = SiblingGroup(f"group:{members[0].key}", label, members)
             groups[group.key] = group
     return groups
+
+
+def siblings_of(records: list[JobRecord], key: str) -> list[str]:
+    """The keys of ``key``'s sibling group (the folded row it belongs to), or just ``[key]``."""
+    for group in sibling_groups(records).values():
+        if key in group.keys:
+            return group.keys
+    return [key]

@@ -6,7 +6,7 @@ from .failures import failure_cause, host_of
 from .states import PROBLEM_STATES, JobState
 
 
-def run_outcome(description: str, ok: bool, runner, store=None) -> str:
+def run_outcome(description: str, ok: bool, runner, store=None, rerun_key: str = "r") -> str:
     """``run: succeeded``, ``run: aborted by user``, ``run: stopped: critical job X failed on host Y: why``,
     ``run: stopped: scheduler timeout (30 s)``, or ``run: FAILED (r re-runs failed jobs)`` when only
     non-critical jobs failed.
@@ -16,6 +16,7 @@ def run_outcome(description: str, ok: bool, runner, store=None) -> str:
         ok: what the run returned.
         runner: the Runner that ran it (its last_error and aborted_by_user are read).
         store: the OutputStore, for the failed job's last stderr line (optional).
+        rerun_key: the key bound to "re-run failed jobs", named in the hint.
     """
     if ok:
         return f"{description}: succeeded"
@@ -36,4 +37,4 @@ def run_outcome(description: str, ok: bool, runner, store=None) -> str:
                 f"{failure_cause(first, store)}")
     if error is not None:
         return f"{description}: stopped: {type(error).__name__}: {error}"
-    return f"{description}: FAILED (r re-runs failed jobs)"
+    return f"{description}: FAILED ({rerun_key} re-runs failed jobs)"

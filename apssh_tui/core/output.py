@@ -2,14 +2,21 @@
 
 Each job gets a :class:`JobFormatter` (an apssh Formatter) that the runner installs
 around the job, so every line is attributed to its job and host.  The store keeps the
-last lines of each (job, host) and of all hosts interleaved, a running digest of the
-complete output (for gathering identical outputs), and appends everything to files
-``<dir>/<job>/<host>.out`` and ``.err`` when given a directory.
+last lines of each (job, host) (the job and host views read those, so one chatty job never
+pushes another one's lines out), the last lines of all hosts interleaved (the "all" view),
+a digest of each host's current attempt (for gathering identical outputs), and appends
+everything to the record files when given a directory::
+
+    <dir>/<job>/<host>.out | .err | .events              attempt 1
+    <dir>/<job>/attempt-<n>/<host>.out | .err | .events  attempt n (2, 3...)
+    <dir>/timeline.tsv                                   one row per batch, in arrival order:
+                                                         time, job, host, stream, attempt, line count
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -18,21 +25,19 @@ from pathlib import Path
 from apssh.formatters import STDERR, Formatter
 
 STDOUT_NAME, STDERR_NAME, EVENT_NAME = "out", "err", "event"
+#: the stream of the separator a view shows where a job's attempt 2, 3... begins
+ATTEMPT_NAME = "attempt"
+SUFFIXES = {STDOUT_NAME: "out", STDERR_NAME: "err", EVENT_NAME: "events"}
+TIMELINE_FILE = "timeline.tsv"
 
 
-@dataclass
-class Stream:
-    """The output of one host in one job."""
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One line of output (or an attempt separator), as received.
 
-    lines: deque
-    digest: object = field(default_factory=hashlib.sha1)
-    line_count: int = 0
-    dropped: int = 0  # lines no longer in memory (still on disk)
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One line as shown in the interleaved view."""
+    ``seq`` orders every line of the store (arrival order); ``stream`` is ``out``, ``err``,
+    ``event`` or ``attempt``; ``attempt`` counts from 1.
+    """
 
     seq: int
     time: float
@@ -40,15 +45,39 @@ class Entry:
     host: str
     stream: str
     text: str
+    attempt: int = 1
+
+
+#: the former name of a line of the interleaved view
+Entry = Line
+
+
+@dataclass
+class Stream:
+    """The output of one host in one job (every attempt, the last ``keep_lines`` lines)."""
+
+    lines: deque
+    attempt: int = 1
+    digest: object = field(default_factory=hashlib.sha1)  # of the current attempt
+    line_count: int = 0
+    dropped: int = 0  # lines no longer in memory (still on disk)
+
+
+def record_path(directory: Path, job: str, host: str, stream: str, attempt: int = 1) -> Path:
+    """Where the record keeps ``stream`` of ``host`` in ``job``'s attempt ``attempt``."""
+    folder = directory / safe_name(job)
+    if attempt > 1:
+        folder = folder / f"attempt-{attempt}"
+    return folder / f"{safe_name(host)}.{SUFFIXES[stream]}"
 
 
 class OutputStore:
     """Where every line goes.
 
     Args:
-        directory: when set, complete output is appended to ``<directory>/<job>/<host>.out|.err``.
-        keep_lines: lines kept in memory per (job, host).
-        keep_interleaved: lines kept in memory for the all-hosts view.
+        directory: when set, complete output is appended to record files (see the module doc).
+        keep_lines: lines kept in memory per (job, host) (default 5000).
+        keep_interleaved: lines kept in memory for the all-hosts view (default 20000).
     """
 
     def __init__(self, directory: str | Path | None = None, keep_lines: int = 5000,
@@ -56,93 +85,172 @@ class OutputStore:
         self.directory = Path(directory) if directory else None
         self.keep_lines = keep_lines
         self.streams: dict[tuple[str, str], Stream] = {}
-        self.interleaved: deque[Entry] = deque(maxlen=keep_interleaved)
+        self.interleaved: deque[Line] = deque(maxlen=keep_interleaved)
         self.seq = 0
+        self._hosts_of_job: dict[str, list[str]] = {}
+        self._jobs_of_host: dict[str, list[str]] = {}
+        self._attempt: dict[str, int] = {}
+        self._markers: dict[str, list[Line]] = {}
+
+    # -- receiving
+    def begin_attempt(self, job: str, attempt: int, when: float | None = None) -> None:
+        """``job`` starts its attempt number ``attempt`` (1 for the first run).
+
+        From the second attempt on, views show a separator there, gathering only looks at
+        the new attempt's output, and the record keeps it in ``attempt-<n>/``.
+        """
+        self._attempt[job] = attempt
+        for host in self._hosts_of_job.get(job, []):
+            stream = self.streams[(job, host)]
+            stream.attempt = attempt
+            stream.digest = hashlib.sha1()
+        if attempt > 1:
+            self.seq += 1
+            stamp = time.strftime("%H:%M:%S", time.localtime(when if when is not None else time.time()))
+            marker = Line(self.seq, when or time.time(), job, "", ATTEMPT_NAME,
+                          f"── attempt {attempt}, {stamp} ──", attempt)
+            self._markers.setdefault(job, []).append(marker)
+            self.interleaved.append(marker)
+
+    def attempt(self, job: str) -> int:
+        """The attempt of ``job`` now running or last run (1 before any)."""
+        return self._attempt.get(job, 1)
 
     def _stream(self, job: str, host: str) -> Stream:
         key = (job, host)
         if key not in self.streams:
-            self.streams[key] = Stream(deque(maxlen=self.keep_lines))
+            self.streams[key] = Stream(deque(maxlen=self.keep_lines), attempt=self.attempt(job))
+            self._hosts_of_job.setdefault(job, []).append(host)
+            self._jobs_of_host.setdefault(host, []).append(job)
         return self.streams[key]
 
-    def add(self, job: str, host: str, stream: str, lines: list[str]) -> None:
-        """A batch of lines (each with its newline) from ``host`` in ``job``."""
+    def add(self, job: str, host: str, stream: str, lines: list[str], when: float | None = None) -> None:
+        """A batch of lines (each with its newline) from ``host`` in ``job``.
+
+        ``when``: reception time (default now; a replay gives the recorded one).
+        """
         if not lines:
             return
-        now = time.time()
+        now = time.time() if when is None else when
         record = self._stream(job, host)
+        attempt = record.attempt
         texts = [line[:-1] if line.endswith("\n") else line for line in lines]
         overflow = len(record.lines) + len(texts) - self.keep_lines
         if overflow > 0:
             record.dropped += min(overflow, len(record.lines) + len(texts))
-        record.lines.extend((stream, text) for text in texts)
         record.line_count += len(texts)
         if stream != EVENT_NAME:
             # line by line: the same output must give the same digest however it was split in batches
             for text in texts:
                 record.digest.update(f"{stream}\0{text}\n".encode("utf-8", "replace"))
+        fresh = []
         for text in texts:
             self.seq += 1
-            self.interleaved.append(Entry(self.seq, now, job, host, stream, text))
+            fresh.append(Line(self.seq, now, job, host, stream, text, attempt))
+        record.lines.extend(fresh)
+        self.interleaved.extend(fresh)
         if self.directory is not None:
-            self._write(job, host, stream, lines)
+            self._write(job, host, stream, attempt, lines, now)
 
-    def _write(self, job: str, host: str, stream: str, lines: list[str]) -> None:
-        folder = self.directory / _safe(job)
-        folder.mkdir(parents=True, exist_ok=True)
-        suffix = "err" if stream == STDERR_NAME else "out" if stream == STDOUT_NAME else "events"
+    def _write(self, job: str, host: str, stream: str, attempt: int, lines: list[str], now: float) -> None:
+        path = record_path(self.directory, job, host, stream, attempt)
+        path.parent.mkdir(parents=True, exist_ok=True)
         # appended per batch: a thousand hosts must not hold a thousand descriptors
-        with open(folder / f"{_safe(host)}.{suffix}", "a", encoding="utf-8") as out:
+        with open(path, "a", encoding="utf-8") as out:
             out.writelines(line if line.endswith("\n") else line + "\n" for line in lines)
+        with open(self.directory / TIMELINE_FILE, "a", encoding="utf-8") as timeline:
+            timeline.write(f"{now:.6f}\t{job}\t{host}\t{stream}\t{attempt}\t{len(lines)}\n")
 
+    # -- reading
     def lines(self, job: str, host: str) -> list[tuple[str, str]]:
-        """(stream, text) pairs kept in memory for ``host`` in ``job``."""
+        """(stream, text) pairs kept in memory for ``host`` in ``job`` (every attempt)."""
         stream = self.streams.get((job, host))
-        return list(stream.lines) if stream else []
+        return [(line.stream, line.text) for line in stream.lines] if stream else []
+
+    def current_lines(self, job: str, host: str) -> list[str]:
+        """The texts of ``host``'s output (no events) in ``job``'s current attempt."""
+        stream = self.streams.get((job, host))
+        if stream is None:
+            return []
+        return [line.text for line in stream.lines if line.attempt == stream.attempt and line.stream != EVENT_NAME]
 
     def hosts(self, job: str) -> list[str]:
-        return [host for (job_key, host) in self.streams if job_key == job]
+        """Hosts that printed something in ``job``, in the order they first did."""
+        return list(self._hosts_of_job.get(job, []))
+
+    def jobs(self, host: str) -> list[str]:
+        """Jobs in which ``host`` printed something."""
+        return list(self._jobs_of_host.get(host, []))
+
+    def dropped(self, job: str, host: str) -> int:
+        """Lines of ``host`` in ``job`` no longer in memory (the record files have them)."""
+        stream = self.streams.get((job, host))
+        return stream.dropped if stream else 0
+
+    def job_lines(self, job: str) -> list[Line]:
+        """Every line in memory of ``job``, all hosts, in arrival order, with attempt separators."""
+        sources = [self.streams[(job, host)].lines for host in self._hosts_of_job.get(job, [])]
+        sources.append(self._markers.get(job, []))
+        return list(heapq.merge(*sources, key=_seq))
+
+    def host_lines(self, host: str) -> list[Line]:
+        """Every line in memory of ``host``, all jobs, in arrival order, with attempt separators."""
+        jobs = self._jobs_of_host.get(host, [])
+        sources = [self.streams[(job, host)].lines for job in jobs]
+        sources += [self._markers.get(job, []) for job in jobs]
+        return list(heapq.merge(*sources, key=_seq))
 
     def digest(self, job: str, host: str) -> str:
+        """Digest of ``host``'s output in ``job``'s current attempt."""
         stream = self.streams.get((job, host))
         return stream.digest.hexdigest() if stream else hashlib.sha1().hexdigest()
 
-    def since(self, seq: int) -> list[Entry]:
-        """Interleaved entries newer than ``seq`` (still in memory)."""
+    def since(self, seq: int) -> list[Line] | None:
+        """Interleaved lines newer than ``seq``; None when some of them already left memory."""
         if not self.interleaved or self.interleaved[-1].seq <= seq:
             return []
-        start = max(0, len(self.interleaved) - (self.interleaved[-1].seq - seq))
+        if self.interleaved[0].seq > seq + 1:
+            return None
+        start = len(self.interleaved) - (self.interleaved[-1].seq - seq)
         return [self.interleaved[i] for i in range(start, len(self.interleaved))]
 
-    def search(self, text: str, job: str | None = None, host: str | None = None) -> list[Entry]:
-        """Entries in memory whose line contains ``text`` (case-insensitive)."""
+    def search(self, text: str, job: str | None = None, host: str | None = None) -> list[Line]:
+        """Lines in memory whose text contains ``text`` (case-insensitive)."""
         needle = text.lower()
-        return [entry for entry in self.interleaved
-                if needle in entry.text.lower()
-                and (job is None or entry.job == job) and (host is None or entry.host == host)]
-
-    def save(self, path: str | Path, job: str | None = None, host: str | None = None) -> Path:
-        """Write the lines in memory (optionally one job / host) to ``path``."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with open(target, "w", encoding="utf-8") as out:
-            for entry in self.interleaved:
-                if (job is None or entry.job == job) and (host is None or entry.host == host):
-                    out.write(f"{entry.host} [{entry.job}] {entry.stream}: {entry.text}\n")
-        return target
+        if job is not None:
+            pool = self.job_lines(job)
+        elif host is not None:
+            pool = self.host_lines(host)
+        else:
+            pool = list(self.interleaved)
+        return [line for line in pool if needle in line.text.lower()
+                and (host is None or line.host == host)]
 
 
-def _safe(name: str) -> str:
+def _seq(line: Line) -> int:
+    return line.seq
+
+
+def safe_name(name: str) -> str:
+    """``name`` as a file name: characters other than letters, digits and ``-_.@`` become ``_``."""
     return "".join(char if char.isalnum() or char in "-_.@" else "_" for char in name) or "_"
 
 
-class JobFormatter(Formatter):
-    """The formatter commands of one job write to: lines go to the store under that job."""
+_safe = safe_name
 
-    def __init__(self, store: OutputStore, job: str):
-        # not verbose: session events would clutter the output; announce() still records
-        # what verbose commands say they run
-        super().__init__("@line@", verbose=False)
+
+class JobFormatter(Formatter):
+    """The formatter commands of one job write to: lines go to the store under that job.
+
+    Args:
+        store: the OutputStore.
+        job: the job's key.
+        verbose: whether connection events (connecting, authenticated, session started...) are
+            recorded as ``event`` lines too; what a verbose command announces always is.
+    """
+
+    def __init__(self, store: OutputStore, job: str, verbose: bool = False):
+        super().__init__("@line@", verbose=verbose)
         self.store = store
         self.job = job
 

@@ -3,7 +3,11 @@
 Layout::
 
     <dir>/run.json             scenario, start/end times, outcome, jobs and connections
-    <dir>/output/<job>/<host>.out | .err | .events
+    <dir>/output/<job>/<host>.out | .err | .events      the first attempt
+    <dir>/output/<job>/attempt-<n>/<host>.out | ...    attempt n (2, 3...)
+    <dir>/output/timeline.tsv                          the order lines arrived in (see core.output)
+
+Every attempt of a job is in run.json too (``history``: state, exit, start and end times).
 
 ``apssh-tui --replay <dir>`` reads it back to browse a run after the app has quit.
 """
@@ -83,7 +87,8 @@ def load_run(directory: str | Path) -> RecordedRun:
         jobs = [JobRecord(key=j["key"], job=None, label=j["label"], node=j["node"], parent=j["parent"],
                           requires=j["requires"], layer=j["layer"], state=JobState(j["state"]),
                           attempts=j["attempts"], started=j["started"], ended=j["ended"] or j["started"],
-                          result=j["result"], error=j["error"], nested=j.get("nested", False))
+                          result=j["result"], error=j["error"], nested=j.get("nested", False),
+                          history=j.get("history", []))
                 for j in data["jobs"]]
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{path}: unreadable record ({type(exc).__name__}: {exc})") from None

@@ -78,6 +78,7 @@ class Runner:
                 raise JobAborted(f"{record.label}: not started, the run was aborted")
             self.model.set_state(record, JobState.RUNNING, attempts=record.attempts + 1,
                                  started=time.time(), ended=None, result=None, error="")
+            self.store.begin_attempt(record.key, record.attempts, record.started)
             token = COMMAND_FORMATTER.set(JobFormatter(self.store, record.key))
             try:
                 inner = asyncio.ensure_future(original())  # inherits the job's formatter
@@ -189,7 +190,8 @@ class Runner:
         self.last_error = None
         planned = [self.model[key] for keys in plan.values() for key in keys]
         for record in planned:
-            self.model.set_state(record, JobState.WAITING, error="")
+            # a job planned again starts afresh: no duration or result of its last attempt on screen
+            self.model.set_state(record, JobState.WAITING, error="", started=None, ended=None, result=None)
         restore = self._restrict(plan)
         ok = False
         try:

@@ -60,10 +60,14 @@ class Session:
         self.connections = ConnectionModel(scenario.scheduler)
         self.record_dir = new_record_directory(record_base, scenario.filename) if record_base else None
         self.store = OutputStore(self.record_dir / OUTPUT_DIR if self.record_dir else None)
-        self.runner = Runner(self.model, self.store, on_finish=self.save)
+        self.runner = Runner(self.model, self.store, on_finish=self._finished)
         self.services = find_services(scenario.scheduler)
         self.started: float | None = None
         self.last_ok: bool | None = None
+
+    def _finished(self, ok: bool) -> None:
+        self.connections.settle()
+        self.save(ok)
 
     def save(self, ok: bool | None = None) -> Path | None:
         """Write the record directory's run.json (no-op without a record directory)."""

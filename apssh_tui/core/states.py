@@ -14,6 +14,8 @@ from enum import Enum
 from asynciojobs import AbstractJob
 from asynciojobs.purescheduler import PureScheduler
 
+from .natural import natural_key
+
 
 class JobState(str, Enum):
     """What a job is doing, in the words shown on screen."""
@@ -61,6 +63,7 @@ class JobRecord:
     result: object = None
     error: str = ""
     nested: bool = False  # a nested scheduler (its jobs are records too)
+    history: list[dict] = field(default_factory=list)  # one entry per attempt (see note_attempt)
 
     @property
     def is_scheduler(self) -> bool:
@@ -78,9 +81,25 @@ class JobRecord:
         return {"key": self.key, "label": self.label, "node": self.node, "parent": self.parent,
                 "requires": self.requires, "layer": self.layer, "state": self.state.value,
                 "attempts": self.attempts, "started": self.started, "ended": self.ended,
-                "result": self.result if isinstance(self.result, (int, float, str, bool, type(None)))
-                else repr(self.result),
-                "error": self.error, "nested": self.nested}
+                "result": _plain(self.result),
+                "error": self.error, "nested": self.nested, "history": self.history}
+
+    def note_attempt(self) -> None:
+        """Keep the current attempt's state, exit, times and error in :attr:`history`."""
+        if self.attempts < 1 or self.state in (JobState.IDLE, JobState.WAITING):
+            return
+        entry = {"attempt": self.attempts, "state": self.state.value, "started": self.started,
+                 "ended": self.ended, "result": _plain(self.result),
+                 "error": self.error}
+        if len(self.history) >= self.attempts:
+            self.history[self.attempts - 1] = entry
+        else:
+            self.history.append(entry)
+
+
+def _plain(result: object) -> object:
+    """A job's result as JSON can keep it."""
+    return result if isinstance(result, (int, float, str, bool, type(None))) else repr(result)
 
 
 def _node_name(job: AbstractJob) -> str:
@@ -90,6 +109,16 @@ def _node_name(job: AbstractJob) -> str:
     username = getattr(node, "username", None)
     hostname = getattr(node, "hostname", "?")
     return f"{username}@{hostname}" if username and hostname != "localhost" else hostname
+
+
+def _name(job: AbstractJob) -> str | None:
+    """A job's key when the scenario gave none: ``install@127.0.1.201`` from its label and host,
+    or just its label without a node; None without a label."""
+    if not job.label:
+        return None
+    node = getattr(job, "node", None)
+    hostname = getattr(node, "hostname", None) if node is not None else None
+    return f"{job.label}@{hostname}" if hostname else str(job.label)
 
 
 def _label(job: AbstractJob) -> str:
@@ -103,27 +132,34 @@ class StateModel:
     """All job records of a scheduler (nested ones included), and who to tell of changes.
 
     Args:
-        scheduler: the scenario's scheduler.
+        scheduler: the scenario's scheduler; None for records read back (see from_records).
         names: optional job -> key map (e.g. the ids of a YAML scenario); other jobs get
-            keys ``j01``, ``j02``... in dependency order.
+            keys from their label and host (``install@127.0.1.201``, see ``_name``), or
+            ``j01``, ``j02``... in dependency order when they have no label.
     """
 
-    def __init__(self, scheduler: PureScheduler, names: dict | None = None):
+    def __init__(self, scheduler: PureScheduler | None, names: dict | None = None):
         self.scheduler = scheduler
         self.records: dict[str, JobRecord] = {}
         self._by_job: dict[int, JobRecord] = {}
         self._listeners: list[Callable[[JobRecord], None]] = []
         given = {id(job): str(key) for key, job in (names or {}).items()}
         self._counter = 0
-        self._collect(scheduler, None, given)
+        if scheduler is not None:
+            self._collect(scheduler, None, given)
 
     def _collect(self, scheduler: PureScheduler, parent: str | None, given: dict) -> None:
         order = _layers(scheduler)
-        for job in sorted(scheduler.jobs, key=lambda j: (order[id(j)], _label(j), given.get(id(j), ""))):
+        for job in sorted(scheduler.jobs, key=lambda j: (order[id(j)], natural_key(_label(j)),
+                                                         natural_key(given.get(id(j), "")),
+                                                         natural_key(_node_name(j)))):
             self._counter += 1
-            key = given.get(id(job)) or f"j{self._counter:02d}"
-            while key in self.records:
-                key += "'"
+            key = given.get(id(job)) or _name(job) or f"j{self._counter:02d}"
+            if key in self.records:
+                index = 2
+                while f"{key}#{index}" in self.records:
+                    index += 1
+                key = f"{key}#{index}"
             record = JobRecord(key=key, job=job, label=_label(job), node=_node_name(job),
                                parent=parent, layer=order[id(job)], nested=isinstance(job, PureScheduler))
             self.records[key] = record
@@ -140,11 +176,8 @@ class StateModel:
     @classmethod
     def from_records(cls, records: list[JobRecord]) -> StateModel:
         """A model of records read back from a record directory (no scheduler behind it)."""
-        model = cls.__new__(cls)
-        model.scheduler = None
+        model = cls(None)
         model.records = {record.key: record for record in records}
-        model._by_job = {}
-        model._listeners = []
         return model
 
     # -- lookup
@@ -205,6 +238,7 @@ class StateModel:
         record.state = state
         for name, value in fields.items():
             setattr(record, name, value)
+        record.note_attempt()
         self.changed(record)
 
     def counts(self) -> dict[JobState, int]:

@@ -8,7 +8,10 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
+from apssh.targets import fold as fold_names
 from apssh_tui.core.groups import FOLD_THRESHOLD, SiblingGroup, sibling_groups
+from apssh_tui.core.jobfilter import JobFilter
+from apssh_tui.core.natural import natural_key
 from apssh_tui.core.states import JobRecord, JobState
 
 from .styles import duration_text, job_state_text
@@ -23,7 +26,7 @@ GROWING_COLUMNS = ("label", "requires")
 class JobsTable(DataTable):
     """Jobs as people read a scenario: by layer, with state, node, label, time, tries, needs."""
 
-    BINDINGS = [Binding("space", "toggle_fold", "Fold/unfold", id="jobs.toggle_fold"),
+    BINDINGS = [Binding("space", "toggle_fold", "Fold", id="jobs.toggle_fold"),
                 Binding("f", "toggle_groups", "Fold siblings", show=False, id="jobs.toggle_groups")]
 
     class Selected(Message):
@@ -48,6 +51,7 @@ class JobsTable(DataTable):
         for record in model:
             for required in record.requires:
                 self._needed_by.setdefault(required, []).append(record.key)
+        self.job_filter = JobFilter()
 
     def on_mount(self) -> None:
         for column in COLUMNS:
@@ -59,18 +63,26 @@ class JobsTable(DataTable):
         """(record or sibling group, depth) in display order: each level by layer, nested jobs
         under their scheduler, a folded group in place of its members."""
         rows: list[tuple[object, int]] = []
+        keep = self.job_filter.keeps if self.job_filter else None
 
-        def walk(parent, depth):
-            for record in sorted(self.model.children(parent), key=lambda r: (r.layer, r.label, r.key)):
+        def walk(parent, depth, into):
+            children = self.model.children(parent)
+            for record in sorted(children, key=lambda r: (r.layer, natural_key(r.label), natural_key(r.key))):
                 group = self.group_of.get(record.key)
                 if group is not None and group.key in self.folded_groups:
-                    if record is group.members[0]:
-                        rows.append((group, depth))
+                    if record is group.members[0] and (keep is None or any(map(keep, group.members))):
+                        into.append((group, depth))
                     continue
-                rows.append((record, depth))
-                if record.is_scheduler and record.key in self.expanded:
-                    walk(record.key, depth + 1)
-        walk(None, 0)
+                if record.is_scheduler:
+                    inside: list[tuple[object, int]] = []
+                    if record.key in self.expanded:
+                        walk(record.key, depth + 1, inside)
+                    if keep is None or keep(record) or inside:
+                        into.append((record, depth))
+                        into.extend(inside)
+                elif keep is None or keep(record):
+                    into.append((record, depth))
+        walk(None, 0, rows)
         self._depths = {item.key: depth for item, depth in rows}
         return rows
 
@@ -96,9 +108,9 @@ class JobsTable(DataTable):
         fold = ""
         if item.is_scheduler:
             fold = "▾ " if item.key in self.expanded else "▸ "
-        requires = ", ".join(item.requires)
+        requires = fold_names(item.requires)
         if item.state == JobState.WAITING and self.model.waits_for(item.key):
-            requires = "waits for " + ", ".join(self.model.waits_for(item.key))
+            requires = "waits for " + fold_names(self.model.waits_for(item.key))
         return [job_state_text(item.state), Text("  " * depth + fold + item.key,
                                                  style=RELATED_STYLES.get(self.related.get(item.key), "")),
                 item.node, item.label, duration_text(item.duration),
@@ -115,6 +127,8 @@ class JobsTable(DataTable):
             selected = self.group_of[selected].key  # its group was folded
         if selected is not None and selected in self._depths:
             self.move_cursor(row=self.get_row_index(selected))
+        # the cursor may stay on the same row index while the row changed (a group unfolded)
+        self.post_message(self.Selected(self.selected_key()))
 
     def mark_dirty(self, key: str) -> None:
         self._dirty.add(key)
@@ -132,6 +146,11 @@ class JobsTable(DataTable):
         tick would take most of the tick: a running row that did not change only needs its
         duration, and only when it is on screen.
         """
+        if self.job_filter.states and self._dirty:  # a state filter: rows come and go as states change
+            self._dirty = set()
+            self.rebuild()
+            return
+
         def row_of(key: str) -> str:
             group = self.group_of.get(key)
             return group.key if group is not None and group.key in self.folded_groups else key
@@ -205,6 +224,11 @@ class JobsTable(DataTable):
             return
         else:
             return
+        self.rebuild()
+
+    def set_filter(self, job_filter: JobFilter) -> None:
+        """Show only the jobs ``job_filter`` keeps (an empty filter shows them all)."""
+        self.job_filter = job_filter
         self.rebuild()
 
     def action_toggle_groups(self) -> None:

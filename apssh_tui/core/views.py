@@ -1,0 +1,276 @@
+"""What the output pane shows: one job, one host, all hosts interleaved, or gathered.
+
+A view is a list of :class:`ViewLine`, each with its *kind* (``out``, ``err``, ``event``,
+``attempt``, ``header``, ``diff-add``...), so that colours come from where a line came from
+and never from what its text looks like.  New output only extends the list (a view of a
+running job grows by appending); a gathered view is recomputed when its jobs' output changed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .gather import gather
+from .output import ATTEMPT_NAME, EVENT_NAME, STDERR_NAME, Line, OutputStore, record_path
+
+MODES = ("job", "host", "all", "gathered")
+#: a view never holds more lines than this (the oldest leave first; the record keeps them)
+MAX_VIEW_LINES = 200_000
+_TAGS = {STDERR_NAME: "!", EVENT_NAME: "*"}
+
+
+@dataclass(frozen=True, slots=True)
+class ViewLine:
+    """One displayed line: ``prefix`` (host, job) then ``text``; ``kind`` says how to paint it.
+
+    Kinds: ``out``, ``err``, ``event``, ``attempt`` (a separator), ``header`` (a gathered
+    group), ``diff-file``, ``diff-hunk``, ``diff-add``, ``diff-del``, ``diff-same``, ``note``.
+    """
+
+    kind: str
+    text: str
+    prefix: str = ""
+
+    @property
+    def plain(self) -> str:
+        return self.prefix + self.text
+
+
+class Filter:
+    """A search: lines containing ``text`` (case-insensitive), or matching it as a regular
+    expression when ``regex`` is true; the matches are highlighted.  With ``hide`` (the default)
+    a view keeps only the matching lines; without it, it keeps every line (find, then next /
+    previous match).  An empty text matches every line.
+
+    Raises:
+        ValueError naming the pattern when ``regex`` is true and ``text`` is not a valid one.
+    """
+
+    def __init__(self, text: str = "", regex: bool = False, hide: bool = True):
+        self.text = text
+        self.regex = regex
+        self.hide = hide
+        try:
+            self.pattern = re.compile(text if regex else re.escape(text), re.IGNORECASE) if text else None
+        except re.error as exc:
+            raise ValueError(f"search {text!r}: not a regular expression ({exc}); "
+                             f"fix it, or search for plain text (regex off)") from None
+
+    def __bool__(self) -> bool:
+        return self.pattern is not None
+
+    def matches(self, text: str) -> bool:
+        return self.pattern is None or self.pattern.search(text) is not None
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Where ``text`` matches (start, end), for highlighting."""
+        if self.pattern is None:
+            return []
+        return [match.span() for match in self.pattern.finditer(text) if match.end() > match.start()]
+
+    @classmethod
+    def parse(cls, typed: str, hide: bool = True) -> Filter:
+        """What the user typed: ``/pattern/`` is a regular expression, anything else plain text."""
+        typed = typed.strip()
+        if len(typed) >= 2 and typed.startswith("/") and typed.endswith("/"):
+            return cls(typed[1:-1], regex=True, hide=hide)
+        return cls(typed, hide=hide)
+
+    def keeps(self, text: str) -> bool:
+        """Whether a view keeps a line of ``text`` (every line when not hiding)."""
+        return not self.hide or self.matches(text)
+
+    def describe(self) -> str:
+        if not self.text:
+            return ""
+        what = ("filter" if self.hide else "find") + (" regex" if self.regex else "")
+        return f"{what}: {self.text!r}"
+
+
+class OutputView:
+    """The lines of one view of the store, kept current by :meth:`update`.
+
+    Args:
+        store: the OutputStore.
+        model: the StateModel (gathered views read exit codes and states from it).
+        mode: ``job`` (one job, all its hosts), ``host`` (every job of one host), ``all``
+            (interleaved), or ``gathered`` (the jobs ``keys`` grouped by identical output).
+        job / host / keys: what the mode shows.
+        filter: a Filter (default: every line).
+    """
+
+    def __init__(self, store: OutputStore, model, mode: str = "all", job: str | None = None,
+                 host: str | None = None, keys: list[str] | None = None, filter: Filter | None = None):  # noqa: A002
+        if mode not in MODES:
+            raise ValueError(f"output view {mode!r}: use one of {', '.join(MODES)}")
+        self.store = store
+        self.model = model
+        self.mode = mode
+        self.job = job
+        self.host = host
+        self.keys = list(keys) if keys else ([job] if job else [])
+        self.filter = filter or Filter()
+        self.lines: list[ViewLine] = []
+        self.width = 0
+        self.trimmed = 0  # lines that left the head of this view since it was built
+        self._cursor = 0
+        self._stamp = None
+        self.build()
+
+    # -- describing
+    def title(self) -> str:
+        what = {"job": f"job {self.job}", "host": f"host {self.host}", "all": "all hosts, interleaved",
+                "gathered": f"gathered: {self._gathered_name()}"}[self.mode]
+        search = self.filter.describe()
+        return f" output - {what}" + (f"  {search}" if search else "")
+
+    def _gathered_name(self) -> str:
+        if len(self.keys) <= 1:
+            return f"{self.job}, alone (no sibling jobs)"
+        record = self.model.records.get(self.keys[0])
+        label = record.label if record is not None else self.keys[0]
+        return f"{label} ×{len(self.keys)}"
+
+    # -- building
+    def build(self) -> None:
+        """Compute the whole view again."""
+        self.lines = []
+        self.width = 0
+        self.trimmed = 0
+        self._cursor = self.store.seq
+        if self.mode == "gathered":
+            self._stamp = self._gathered_stamp()
+            self._extend(self._gathered_lines())
+            return
+        if self.mode == "job":
+            source = self.store.job_lines(self.job) if self.job else []
+            self._extend(self._dropped_notes([(self.job, host) for host in self.store.hosts(self.job)])
+                         if self.job else [])
+        elif self.mode == "host":
+            source = self.store.host_lines(self.host) if self.host else []
+            self._extend(self._dropped_notes([(job, self.host) for job in self.store.jobs(self.host)])
+                         if self.host else [])
+        else:
+            source = self.store.interleaved
+        self._extend(self._view_line(line) for line in source if self._wanted(line))
+
+    def update(self) -> int:
+        """Bring the view up to date: the number of lines appended, or -1 when it was rebuilt
+        (a gathered view whose output changed, or lines that arrived faster than memory keeps)."""
+        if self.mode == "gathered":
+            stamp = self._gathered_stamp()
+            if stamp == self._stamp:
+                return 0
+            self.build()
+            return -1
+        if self.store.seq == self._cursor:
+            return 0
+        fresh = self.store.since(self._cursor)
+        if fresh is None:
+            self.build()
+            return -1
+        self._cursor = self.store.seq
+        before = len(self.lines)
+        self._extend(self._view_line(line) for line in fresh if self._wanted(line))
+        if len(self.lines) > MAX_VIEW_LINES:
+            excess = len(self.lines) - MAX_VIEW_LINES * 9 // 10
+            del self.lines[:excess]
+            self.trimmed += excess
+            return -1
+        return len(self.lines) - before
+
+    def _extend(self, lines) -> None:
+        start = len(self.lines)
+        self.lines.extend(lines)
+        for line in self.lines[start:]:
+            width = len(line.prefix) + len(line.text)
+            if width > self.width:
+                self.width = width
+
+    def _wanted(self, line: Line) -> bool:
+        if self.mode == "job" and line.job != self.job:
+            return False
+        if self.mode == "host":
+            if line.stream == ATTEMPT_NAME:
+                if line.job not in self.store.jobs(self.host):
+                    return False
+            elif line.host != self.host:
+                return False
+        return line.stream == ATTEMPT_NAME or self.filter.keeps(line.text)
+
+    def _view_line(self, line: Line) -> ViewLine:
+        with_job = self.mode in ("all", "host")
+        if line.stream == ATTEMPT_NAME:
+            return ViewLine("attempt", line.text, f"[{line.job}] " if with_job else "")
+        job = f" [{line.job}]" if with_job else ""
+        return ViewLine(line.stream, line.text, f"{line.host}{job}{_TAGS.get(line.stream, ':')} ")
+
+    def _dropped_notes(self, pairs) -> list[ViewLine]:
+        notes = []
+        for job, host in pairs:
+            dropped = self.store.dropped(job, host)
+            if dropped:
+                where = (f" in {record_path(self.store.directory, job, host, 'out', self.store.attempt(job))}"
+                         if self.store.directory else "")
+                notes.append(ViewLine("note", f"({dropped} earlier lines of {host} in {job} are only in the "
+                                              f"record{where})"))
+        return notes
+
+    # -- gathered
+    def _gathered_stamp(self) -> tuple:
+        store = self.store
+        parts = []
+        for key in self.keys:
+            record = self.model.records.get(key)
+            parts.append((key, record.state if record else None, store.attempt(key),
+                          sum(store.streams[(key, host)].line_count for host in store.hosts(key))))
+        return tuple(parts)
+
+    def _gathered_lines(self) -> list[ViewLine]:
+        store = self.store
+        outputs = {}
+        for key in self.keys:
+            record = self.model.records.get(key)
+            if record is None:
+                continue
+            hosts = store.hosts(key) or [record.node.split("@")[-1] or key]
+            for host in hosts:
+                exit_code = record.result if record.result is not None else record.state.value
+                name = host if host not in outputs else f"{host} [{key}]"
+                outputs[name] = (store.digest(key, host), store.current_lines(key, host), exit_code)
+        lines: list[ViewLine] = []
+        for index, group in enumerate(gather(outputs)):
+            lines.append(ViewLine("header", f"---------------- {group.header}"))
+            if index == 0 or not group.diff:
+                body = [ViewLine("out", text) for text in group.lines]
+            else:
+                body = [ViewLine(_diff_kind(text, position), text) for position, text in enumerate(group.diff)]
+            if self.filter:
+                body = [line for line in body if self.filter.keeps(line.text)]
+            lines.extend(body)
+        return lines or [ViewLine("note", "(no output yet)")]
+
+    # -- saving
+    def save(self, path: str | Path) -> Path:
+        """Write the lines of this view (as filtered) to ``path``, one per line; returns the path."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "w", encoding="utf-8") as out:
+            out.write(f"#{self.title()}\n")
+            out.writelines(line.plain + "\n" for line in self.lines)
+        return target
+
+
+def _diff_kind(text: str, position: int) -> str:
+    """The kind of a unified diff's line (its first two lines name the files)."""
+    if position < 2:
+        return "diff-file"
+    if text.startswith("@@"):
+        return "diff-hunk"
+    if text.startswith("+"):
+        return "diff-add"
+    if text.startswith("-"):
+        return "diff-del"
+    return "diff-same"

@@ -1,0 +1,174 @@
+"""The scrolling body of the output pane, drawn with Textual's Line API.
+
+It draws the lines of an :class:`~apssh_tui.core.views.OutputView` straight from the view's
+list (``render_line`` reads line ``scroll_y + y``): new output only extends the list and the
+virtual size, nothing is copied or rewritten.  Colours come from each line's kind.  It
+follows the newest line until the user scrolls up; ``End`` follows again.
+"""
+
+from __future__ import annotations
+
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.reactive import var
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from apssh_tui.core.views import OutputView
+
+#: the colour of each kind of line (see apssh_tui.core.views.ViewLine)
+KIND_STYLES = {
+    "out": "", "err": "red", "event": "dim", "attempt": "bold yellow", "header": "bold",
+    "diff-file": "bold", "diff-hunk": "cyan", "diff-add": "green", "diff-del": "red", "diff-same": "",
+    "note": "dim italic",
+}
+PREFIX_STYLE = "dim"
+MATCH_STYLE = "bold reverse"
+
+
+class OutputLog(ScrollView, can_focus=True):
+    """The lines of one output view; follows the end while ``follow`` is true."""
+
+    DEFAULT_CSS = """
+    OutputLog { background: $surface; color: $text; }
+    """
+    BINDINGS = [Binding("end", "follow", "Follow", show=False, id="output.follow"),
+                Binding("f3", "match(1)", "Next match", show=False, id="output.next_match"),
+                Binding("shift+f3", "match(-1)", "Previous match", show=False, id="output.previous_match")]
+
+    follow: var[bool] = var(True)
+
+    def __init__(self, **kwds):
+        super().__init__(**kwds)
+        self.view: OutputView | None = None
+        self._auto_scrolling = False
+        self._cache: dict[int, Strip] = {}
+        self.current_match: int | None = None  # the line index of the match found last
+
+    @property
+    def lines(self) -> list[str]:
+        """The plain text of every line (prefix and text)."""
+        return [line.plain for line in self.view.lines] if self.view else []
+
+    def line_kinds(self) -> list[tuple[str, str]]:
+        """(kind, plain text) of every line."""
+        return [(line.kind, line.plain) for line in self.view.lines] if self.view else []
+
+    # -- content
+    def set_view(self, view: OutputView) -> None:
+        """Show ``view`` from its start, following its end."""
+        self.view = view
+        self.follow = True
+        self.current_match = None
+        self.reset()
+
+    def action_match(self, direction: int) -> None:
+        """Go to the next (1) or previous (-1) line holding a match of the search."""
+        view = self.view
+        if view is None or not view.filter or not view.lines:
+            return
+        count = len(view.lines)
+        start = self.current_match if self.current_match is not None else (
+            int(self.scroll_y) - 1 if direction > 0 else int(self.scroll_y) + self.size.height)
+        for step in range(1, count + 1):
+            index = (start + direction * step) % count
+            if view.filter.spans(view.lines[index].text):
+                self.follow = False
+                self.current_match = index
+                self._cache.clear()
+                self.scroll_to(y=max(0, index - self.size.height // 2), animate=False, immediate=True)
+                self.refresh()
+                return
+        self.notify(f"no match of {view.filter.text!r}", severity="warning")
+
+    def reset(self) -> None:
+        """The view was rebuilt: draw it again (keeping the place unless following)."""
+        self._cache.clear()
+        self._resize()
+        self.refresh()
+
+    def appended(self, count: int) -> None:
+        """``count`` lines were appended to the view."""
+        if count <= 0:
+            return
+        self._resize()
+        self.refresh()
+
+    def _resize(self) -> None:
+        view = self.view
+        self._auto_scrolling = True
+        try:
+            self.virtual_size = Size(view.width if view else 0, len(view.lines) if view else 0)
+            if self.follow:
+                self.scroll_end(animate=False, immediate=True, x_axis=False)
+        finally:
+            self._auto_scrolling = False
+
+    # -- following
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self._auto_scrolling:
+            return
+        if new_value < old_value:
+            self.follow = False  # the user went back to read: new lines must not move the view
+        elif self.is_vertical_scroll_end:
+            self.follow = True
+
+    def action_follow(self) -> None:
+        """Follow the newest line again."""
+        self.follow = True
+        self._resize()
+
+    # -- drawing
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        index = scroll_y + y
+        width = self.size.width
+        rich_style = self.rich_style
+        if self.view is None or index >= len(self.view.lines):
+            return Strip.blank(width, rich_style)
+        strip = self._cache.get(index)
+        if strip is None:
+            strip = self._strip(index, rich_style)
+            if len(self._cache) > 2000:
+                self._cache.clear()
+            self._cache[index] = strip
+        return strip.crop_extend(scroll_x, scroll_x + width, rich_style).apply_offsets(scroll_x, index)
+
+    def _strip(self, index: int, rich_style: Style) -> Strip:
+        text = line_text(self.view.lines[index], self.view.filter, rich_style)
+        if index == self.current_match:
+            text.stylize("underline")
+        return Strip(text.render(self.app.console), text.cell_len)
+
+    def styles_of(self, index: int) -> list[tuple[str, str]]:
+        """(style, text) pieces of line ``index``: what the screen paints."""
+        return pieces(self.view.lines[index], self.view.filter)
+
+
+def pieces(line, search) -> list[tuple[str, str]]:
+    """A view line as (style, text) pieces: the prefix dim (red on stderr), the text in its
+    kind's colour, the matches of ``search`` (a Filter) highlighted."""
+    result = []
+    if line.prefix:
+        result.append((PREFIX_STYLE if line.kind != "err" else KIND_STYLES["err"], line.prefix))
+    style = KIND_STYLES.get(line.kind, "")
+    position = 0
+    for start, end in search.spans(line.text):
+        if start > position:
+            result.append((style, line.text[position:start]))
+        result.append((f"{style} {MATCH_STYLE}".strip(), line.text[start:end]))
+        position = end
+    if position < len(line.text) or not line.text:
+        result.append((style, line.text[position:]))
+    return result
+
+
+def line_text(line, search, base: Style | str = "") -> Text:
+    """A view line as Rich text over the ``base`` style (see :func:`pieces`)."""
+    text = Text(no_wrap=True, end="", style=base)
+    for style, piece in pieces(line, search):
+        text.append(piece, style=style or None)
+    return text
