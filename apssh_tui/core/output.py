@@ -21,6 +21,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from apssh.formatters import STDERR, Formatter
 
@@ -31,8 +32,7 @@ SUFFIXES = {STDOUT_NAME: "out", STDERR_NAME: "err", EVENT_NAME: "events"}
 TIMELINE_FILE = "timeline.tsv"
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
+class Line(NamedTuple):
     """One line of output (or an attempt separator), as received.
 
     ``seq`` orders every line of the store (arrival order); ``stream`` is ``out``, ``err``,

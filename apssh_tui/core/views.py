@@ -9,8 +9,8 @@ running job grows by appending); a gathered view is recomputed when its jobs' ou
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .gather import gather
 from .output import ATTEMPT_NAME, EVENT_NAME, STDERR_NAME, Line, OutputStore, record_path
@@ -21,8 +21,7 @@ MAX_VIEW_LINES = 200_000
 _TAGS = {STDERR_NAME: "!", EVENT_NAME: "*"}
 
 
-@dataclass(frozen=True, slots=True)
-class ViewLine:
+class ViewLine(NamedTuple):
     """One displayed line: ``prefix`` (host, job) then ``text``; ``kind`` says how to paint it.
 
     Kinds: ``out``, ``err``, ``event``, ``attempt`` (a separator), ``header`` (a gathered
@@ -92,6 +91,9 @@ class Filter:
 class OutputView:
     """The lines of one view of the store, kept current by :meth:`update`.
 
+    :attr:`lines` holds the store's own lines (no copy: a view of 500,000 lines costs a list of
+    references) and, in gathered views, ViewLines; :meth:`display` gives any of them as shown.
+
     Args:
         store: the OutputStore.
         model: the StateModel (gathered views read exit codes and states from it).
@@ -154,7 +156,7 @@ class OutputView:
                          if self.host else [])
         else:
             source = self.store.interleaved
-        self._extend(self._view_line(line) for line in source if self._wanted(line))
+        self._extend(self._convert(source, checked=self.mode != "job"))
 
     def update(self) -> int:
         """Bring the view up to date: the number of lines appended, or -1 when it was rebuilt
@@ -173,7 +175,7 @@ class OutputView:
             return -1
         self._cursor = self.store.seq
         before = len(self.lines)
-        self._extend(self._view_line(line) for line in fresh if self._wanted(line))
+        self._extend(self._convert(fresh, checked=True))
         if len(self.lines) > MAX_VIEW_LINES:
             excess = len(self.lines) - MAX_VIEW_LINES * 9 // 10
             del self.lines[:excess]
@@ -184,10 +186,34 @@ class OutputView:
     def _extend(self, lines) -> None:
         start = len(self.lines)
         self.lines.extend(lines)
-        for line in self.lines[start:]:
-            width = len(line.prefix) + len(line.text)
-            if width > self.width:
-                self.width = width
+        if len(self.lines) > start:
+            # a store line gets its prefix when drawn: allow for the longest one
+            width = max(len(line.text) for line in self.lines[start:]) + self._prefix_allowance()
+            self.width = max(self.width, width)
+
+    def _prefix_allowance(self) -> int:
+        if self.mode == "gathered":
+            return 0
+        hosts = max((len(host) for host in self.store._jobs_of_host), default=0)
+        jobs = max((len(job) for job in self.store._hosts_of_job), default=0) if self.mode != "job" else 0
+        return hosts + jobs + 5
+
+    def _convert(self, source, checked: bool) -> list:
+        """The store's ``source`` lines this view keeps (``checked``: some may belong to other
+        jobs or hosts).  They stay store lines: :meth:`display` makes the displayed line of the
+        few on screen."""
+        if checked or (self.filter.hide and self.filter):
+            return [line for line in source if self._wanted(line)]
+        return list(source)
+
+    def display(self, index: int) -> ViewLine:
+        """Line ``index`` of the view as displayed (prefix, text, kind)."""
+        item = self.lines[index]
+        return item if isinstance(item, ViewLine) else self._view_line(item)
+
+    def texts(self) -> list[str]:
+        """The plain text of every line of the view."""
+        return [self.display(index).plain for index in range(len(self.lines))]
 
     def _wanted(self, line: Line) -> bool:
         if self.mode == "job" and line.job != self.job:
@@ -259,7 +285,7 @@ class OutputView:
         target.parent.mkdir(parents=True, exist_ok=True)
         with open(target, "w", encoding="utf-8") as out:
             out.write(f"#{self.title()}\n")
-            out.writelines(line.plain + "\n" for line in self.lines)
+            out.writelines(text + "\n" for text in self.texts())
         return target
 
 

@@ -50,11 +50,12 @@ class OutputLog(ScrollView, can_focus=True):
     @property
     def lines(self) -> list[str]:
         """The plain text of every line (prefix and text)."""
-        return [line.plain for line in self.view.lines] if self.view else []
+        return self.view.texts() if self.view else []
 
     def line_kinds(self) -> list[tuple[str, str]]:
         """(kind, plain text) of every line."""
-        return [(line.kind, line.plain) for line in self.view.lines] if self.view else []
+        view = self.view
+        return [(line.kind, line.plain) for line in map(view.display, range(len(view.lines)))] if view else []
 
     # -- content
     def set_view(self, view: OutputView) -> None:
@@ -74,7 +75,7 @@ class OutputLog(ScrollView, can_focus=True):
             int(self.scroll_y) - 1 if direction > 0 else int(self.scroll_y) + self.size.height)
         for step in range(1, count + 1):
             index = (start + direction * step) % count
-            if view.filter.spans(view.lines[index].text):
+            if view.filter.spans(view.lines[index].text):  # store and view lines both have .text
                 self.follow = False
                 self.current_match = index
                 self._cache.clear()
@@ -138,14 +139,14 @@ class OutputLog(ScrollView, can_focus=True):
         return strip.crop_extend(scroll_x, scroll_x + width, rich_style).apply_offsets(scroll_x, index)
 
     def _strip(self, index: int, rich_style: Style) -> Strip:
-        text = line_text(self.view.lines[index], self.view.filter, rich_style)
+        text = line_text(self.view.display(index), self.view.filter, rich_style)
         if index == self.current_match:
             text.stylize("underline")
         return Strip(text.render(self.app.console), text.cell_len)
 
     def styles_of(self, index: int) -> list[tuple[str, str]]:
         """(style, text) pieces of line ``index``: what the screen paints."""
-        return pieces(self.view.lines[index], self.view.filter)
+        return pieces(self.view.display(index), self.view.filter)
 
 
 def pieces(line, search) -> list[tuple[str, str]]:
