@@ -67,7 +67,8 @@ def test_failures_view_gathers_hosts_by_cause(testbed, arun):
     drive(arun, app, body)
 
     assert seen["lines"][0] == "127.0.0.[12,14]  probe: /data not mounted (exit 2)"
-    assert seen["lines"][1].startswith("127.0.0.13  probe: ") and "connection refused" in seen["lines"][1]
+    assert seen["lines"][1].startswith(f"127.0.0.13  probe: {testbed.user}@127.0.0.13:")
+    assert seen["lines"][1].endswith("connection refused")
     assert seen["states"] == [JobState.FAILED, JobState.UNREACHABLE]
     assert seen["focused"]
     assert seen["tab"] == "jobs" and seen["selected"] == ["probe-node2"]
