@@ -104,6 +104,11 @@ def kill_sshd_sessions(testbed, host) -> None:
             pass
 
 
+def plain_login(testbed) -> str:
+    """The second user when there is one: its /bin/sh starts fast (root's rc files may not)."""
+    return testbed.second_user or testbed.user
+
+
 async def run_while(testbed, node, command: str, hurt) -> object:
     """Run ``command`` on ``node``; once it runs remotely, call ``hurt()``; return its status."""
     task = asyncio.ensure_future(node.run(command))
@@ -119,7 +124,7 @@ def test_connection_lost_sets_failure_reason(testbed, arun):
     """A server whose session processes die while a command runs: run() returns None,
     failure_reason says the connection was lost, and the formatter got it as an event."""
     host = testbed.start_server("going-away", ["127.0.0.35"])
-    node = SshNode(host.address, port=host.port, username=testbed.user,
+    node = SshNode(host.address, port=host.port, username=plain_login(testbed),
                    known_hosts=testbed.base / "known_hosts_faults", formatter=RecordingFormatter())
 
     try:
@@ -138,7 +143,7 @@ def test_server_not_answering_keepalives_is_reported(testbed, arun):
     import signal
 
     host = testbed.start_server("frozen", ["127.0.0.36"])
-    node = SshNode(host.address, port=host.port, username=testbed.user, keepalive_interval=1,
+    node = SshNode(host.address, port=host.port, username=plain_login(testbed), keepalive_interval=1,
                    keepalive_count_max=2, known_hosts=testbed.base / "known_hosts_faults",
                    formatter=RecordingFormatter())
     frozen: list[int] = []
