@@ -424,7 +424,8 @@ class _FanOut:
             outcomes = await everything
             if args.debug:
                 for outcome in outcomes:
-                    print(f"{self.prog}: {outcome.target}: {outcome.state()}", file=sys.stderr)
+                    what = f"exit {outcome.retcod}" if outcome.retcod is not None else outcome.state()
+                    print(f"{self.prog}: {outcome.target}: {what}", file=sys.stderr)
         finally:
             stop_requested.cancel()
             for gateway in self._gateways.values():

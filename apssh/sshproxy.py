@@ -76,7 +76,8 @@ def _lost_reason(exc: BaseException | None, proxy: SshProxy) -> str:
                 f"{proxy.keepalive_interval * proxy.keepalive_count_max:g} s")
     if exc is None:
         return "connection closed"
-    return f"connection lost: {text}" if text else "connection lost"
+    # asyncssh's own "Connection lost" says nothing more: not repeated
+    return f"connection lost: {text}" if text and text.lower() != "connection lost" else "connection lost"
 
 
 class _ClientHooks(asyncssh.SSHClient):

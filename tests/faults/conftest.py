@@ -20,7 +20,7 @@ from helpers import connection_keys
 from testbed import Testbed, wait_for
 
 # generous bound for the leftovers of a test to go away (connections close asynchronously)
-SETTLE_SECONDS = 10.0
+SETTLE_SECONDS = 30.0
 
 
 def remote_copy_dirs(testbed: Testbed) -> set[Path]:

@@ -57,7 +57,9 @@ def test_killed_session_is_connection_lost(testbed, tmp_path, hygiene):
     process = start(testbed, "apssh", "-m", "-o", str(outdir), "-t", target,
                     f"echo started; sleep {hygiene.token}", cwd=tmp_path)
     wait_started(testbed, outdir, target, hygiene.token)
-    signal_all(session_tree(testbed, f"sleep {hygiene.token}"), signal.SIGKILL)  # the host's side dies
+    dying = session_tree(testbed, f"sleep {hygiene.token}")
+    signal_all(dying, signal.SIGSTOP)  # the host's side dies at once: no exit status is sent
+    signal_all(dying, signal.SIGKILL)
     _, err = finish(process)
     assert process.returncode == 1, err
     assert f"1 connection lost: {target}" in err
@@ -133,7 +135,9 @@ def test_tui_record_says_connection_lost(testbed, tmp_path, hygiene):
     process = start(testbed, "apssh-tui", "--headless", "--record-dir", str(records), str(scenario), cwd=tmp_path)
     assert wait_for(lambda: marker.exists() and len(testbed.remote_processes(f"sleep {hygiene.token}")) == 1,
                     timeout=HANG_BOUND)
-    signal_all(session_tree(testbed, f"sleep {hygiene.token}"), signal.SIGKILL)
+    dying = session_tree(testbed, f"sleep {hygiene.token}")
+    signal_all(dying, signal.SIGSTOP)
+    signal_all(dying, signal.SIGKILL)
     out, _ = finish(process)
     assert process.returncode == 1, out
     (record,) = records.iterdir()
