@@ -8,6 +8,7 @@ Options (also from the environment, as ``make bench`` passes them):
     --rounds      (BENCH_ROUNDS=3)       runs of each tool per scenario (median kept)
     --only        (BENCH_ONLY="hostname output transfer library tui")   scenario families
     --label       (BENCH_LABEL=...)      name of this run in RESULTS.md (default: branch@commit)
+    --tools       (BENCH_TOOLS="apssh-tui,parallel-ssh")   hostname scenario: a subset of the tools
 
 Raw figures of every run go to bench/results/<label>.json; RESULTS.md gets one generated
 block per label, between ``<!-- bench10:<label>:begin -->`` and ``<!-- bench10:<label>:end -->``
@@ -50,11 +51,16 @@ def options(argv=None) -> argparse.Namespace:
     cli.add_argument("--rounds", type=int, default=int(env("BENCH_ROUNDS", "0")) or None)
     cli.add_argument("--only", default=env("BENCH_ONLY", " ".join(FAMILIES)))
     cli.add_argument("--label", default=env("BENCH_LABEL") or default_label())
+    cli.add_argument("--tools", default=env("BENCH_TOOLS", ""),
+                     help="hostname scenario only: a comma-separated subset of the tools (default all)")
     cli.add_argument("--results", default=str(BENCH / "RESULTS.md"))
     args = cli.parse_args(argv)
     args.sizes = [int(s) for s in (args.sizes or ("10 100" if args.quick else "10 100 250 1000")).split()]
     args.rounds = args.rounds or (2 if args.quick else 3)
     args.only = args.only.replace(",", " ").split()
+    from tools import ALL_TOOLS
+
+    args.tools = [t.strip() for t in args.tools.split(",") if t.strip()] or ALL_TOOLS
     unknown = set(args.only) - set(FAMILIES)
     if unknown:
         cli.error(f"unknown scenario families {sorted(unknown)}; choose among {FAMILIES}")

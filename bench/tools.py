@@ -38,6 +38,7 @@ APSSH027 = "apssh 0.27"
 PSSH = "parallel-ssh"
 OPENSSH = "ssh (xargs -P)"
 CLUSH = "clush"
+ALL_TOOLS = [OURS, APSSH027, PSSH, OPENSSH, CLUSH]
 
 
 @dataclass
