@@ -144,6 +144,16 @@ def tui_table(runs) -> list[str]:
     return lines + [""]
 
 
+def profile_section(runs) -> list[str]:
+    profiles = [r for r in runs if r["scenario"] == "profile" and r["extra"].get("table")]
+    if not profiles:
+        return []
+    run = profiles[-1]
+    return ([f"#### profile: `apssh ... hostname` on {run['param']} under py-spy "
+             f"(wall {run['wall']:.1f} s, CPU {run['cpu']:.1f} s with py-spy)", ""]
+            + run["extra"]["table"] + [""])
+
+
 def targets(runs) -> list[str]:
     """The issue's targets as ratios from this run."""
     rows = []
@@ -211,7 +221,7 @@ def render(data: dict) -> str:
             "system of the tool's whole process tree; peak RSS = largest single process.", ""]
     runs = data["runs"]
     body = (targets(runs) + hostname_table(runs) + output_table(runs) + transfer_table(runs)
-            + library_table(runs) + tui_table(runs))
+            + library_table(runs) + tui_table(runs) + profile_section(runs))
     errors = [r for r in runs if r.get("error")]
     if errors:
         body += ["<details><summary>errors seen</summary>", ""]

@@ -6,7 +6,7 @@ Options (also from the environment, as ``make bench`` passes them):
     --quick       (BENCH_QUICK=1)        sizes 10 100, 2 rounds, small output/transfer/TUI runs
     --sizes       (BENCH_SIZES="10 100 250 1000")   hosts for the hostname scenario
     --rounds      (BENCH_ROUNDS=3)       runs of each tool per scenario (median kept)
-    --only        (BENCH_ONLY="hostname output transfer library tui")   scenario families
+    --only        (BENCH_ONLY="hostname output transfer library tui profile")   scenario families
     --label       (BENCH_LABEL=...)      name of this run in RESULTS.md (default: branch@commit)
     --tools       (BENCH_TOOLS="apssh-tui,parallel-ssh")   hostname scenario: a subset of the tools
 
@@ -33,7 +33,7 @@ import report  # noqa: E402
 from hosts import BenchHosts  # noqa: E402
 from tools import ensure_peers, machine, versions  # noqa: E402
 
-FAMILIES = ["hostname", "output", "transfer", "library", "tui"]
+FAMILIES = ["hostname", "output", "transfer", "library", "tui", "profile"]
 
 
 def default_label() -> str:
@@ -88,6 +88,8 @@ def main(argv=None) -> int:
         needed = max(needed, 100)
     if "library" in args.only:
         needed = max(needed, 251 if not args.quick else 51)
+    if "profile" in args.only:
+        needed = max(needed, 100 if args.quick else 250)
     if "tui" in args.only:
         needed = max(needed, 200 if not args.quick else 50)
     log = _logger(BENCH / "results" / "last-run.log")
@@ -107,7 +109,7 @@ def main(argv=None) -> int:
 
 def _scenarios(families: list[str]) -> set[str]:
     names = {"hostname": ["hostname"], "output": ["output", "output -o"], "transfer": ["push", "pull"],
-             "library": ["library"], "tui": ["tui"]}
+             "library": ["library"], "tui": ["tui"], "profile": ["profile"]}
     return {name for family in families for name in names[family]}
 
 
