@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tools import APSSH027, CLUSH, OPENSSH, OURS, PSSH, Run, fanout_argv, measure  # noqa: E402
+from tools import ALL_TOOLS, APSSH027, CLUSH, OPENSSH, OURS, PSSH, Run, fanout_argv, measure  # noqa: E402
 
 TOOLS = [OURS, APSSH027, PSSH, OPENSSH, CLUSH]
 # a run slower than this is not repeated at that size (ssh via xargs and clush at 1000 hosts)
@@ -55,7 +55,7 @@ def run(bed, sizes: list[int], rounds: int, tools: list[str] = TOOLS, log=print)
 
 def run_family(bed, args, log=print) -> list[Run]:
     """The runner's entry point (``args``: sizes, rounds)."""
-    return run(bed, args.sizes, args.rounds, [t for t in TOOLS if t in args.tools], log=log)
+    return run(bed, args.sizes, args.rounds, [t for t in ALL_TOOLS if t in args.tools], log=log)
 
 
 if __name__ == "__main__":

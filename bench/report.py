@@ -163,7 +163,7 @@ def targets(runs) -> list[str]:
         ours = host.get((str(size), "apssh-tui"))
         if ours is None:
             continue
-        peers = {tool: m for (p, tool), m in host.items() if p == str(size) and tool != "apssh-tui"}
+        peers = {tool: m for (p, tool), m in host.items() if p == str(size) and not tool.startswith("apssh-tui")}
         if peers and size >= 250:
             fastest_tool, fastest = min(peers.items(), key=lambda kv: kv[1]["wall"])
             ratio = ours["wall"] / fastest["wall"]

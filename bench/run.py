@@ -58,9 +58,11 @@ def options(argv=None) -> argparse.Namespace:
     args.sizes = [int(s) for s in (args.sizes or ("10 100" if args.quick else "10 100 250 1000")).split()]
     args.rounds = args.rounds or (2 if args.quick else 3)
     args.only = args.only.replace(",", " ").split()
-    from tools import ALL_TOOLS
+    from tools import ALL_TOOLS, DEFAULT_TOOLS
 
-    args.tools = [t.strip() for t in args.tools.split(",") if t.strip()] or ALL_TOOLS
+    args.tools = [t.strip() for t in args.tools.split(",") if t.strip()] or DEFAULT_TOOLS
+    if set(args.tools) - set(ALL_TOOLS):
+        cli.error(f"unknown tools {sorted(set(args.tools) - set(ALL_TOOLS))}; choose among {ALL_TOOLS}")
     unknown = set(args.only) - set(FAMILIES)
     if unknown:
         cli.error(f"unknown scenario families {sorted(unknown)}; choose among {FAMILIES}")

@@ -38,7 +38,10 @@ APSSH027 = "apssh 0.27"
 PSSH = "parallel-ssh"
 OPENSSH = "ssh (xargs -P)"
 CLUSH = "clush"
-ALL_TOOLS = [OURS, APSSH027, PSSH, OPENSSH, CLUSH]
+# this project with uvloop hidden (when it is installed): the before/after of the `fast` extra
+OURS_ASYNCIO = "apssh-tui (asyncio loop)"
+ALL_TOOLS = [OURS, APSSH027, PSSH, OPENSSH, CLUSH, OURS_ASYNCIO]
+DEFAULT_TOOLS = [OURS, APSSH027, PSSH, OPENSSH, CLUSH]
 
 
 @dataclass
@@ -159,9 +162,12 @@ def fanout_argv(tool: str, bed, hosts_file: Path, command: str, out_dir: Path | 
     login, the key and (for OpenSSH) the client config are given.
     """
     peers = PEERS / "bin"
-    if tool in (OURS, APSSH027):
-        apssh = PROJECT_BIN / "apssh" if tool == OURS else peers / "apssh"
-        argv = [str(apssh), "-l", bed.user, "-k", str(bed.key), "-t", str(hosts_file)]
+    if tool in (OURS, APSSH027, OURS_ASYNCIO):
+        apssh = [str(PROJECT_BIN / "apssh")] if tool == OURS else [str(peers / "apssh")]
+        if tool == OURS_ASYNCIO:
+            apssh = [str(PROJECT_BIN / "python"), "-c", "import sys; sys.modules['uvloop'] = None; "
+                     "sys.argv[0] = 'apssh'; from apssh.cli import apssh_main; apssh_main()"]
+        argv = [*apssh, "-l", bed.user, "-k", str(bed.key), "-t", str(hosts_file)]
         if out_dir is not None:
             argv += ["-o", str(out_dir)]
         return [*argv, *shlex.split(command)]
