@@ -52,6 +52,7 @@ def seq_bytes(count: int) -> int:
 def run_family(bed, args, log=print) -> list[Run]:
     """Every host count, both destinations, ``args.rounds`` rounds, the tools rotated each round."""
     total = 500_000 if args.quick else TOTAL_LINES
+    tools = [tool for tool in TOOLS if tool in getattr(args, "tools", TOOLS)] or TOOLS
     results = []
     slow = set()  # (case, tool) whose run took longer than SLOW_SECONDS: not repeated
     for hosts in (1, 10, 100):
@@ -59,7 +60,7 @@ def run_family(bed, args, log=print) -> list[Run]:
         hosts_file = bed.hosts_file(hosts)
         for scenario in ("output", "output -o"):
             for round_ in range(args.rounds):
-                order = TOOLS[round_ % len(TOOLS):] + TOOLS[:round_ % len(TOOLS)]
+                order = tools[round_ % len(tools):] + tools[:round_ % len(tools)]
                 for tool in order:
                     if (hosts, scenario, tool) in slow:
                         continue

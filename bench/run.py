@@ -8,7 +8,7 @@ Options (also from the environment, as ``make bench`` passes them):
     --rounds      (BENCH_ROUNDS=3)       runs of each tool per scenario (median kept)
     --only        (BENCH_ONLY="hostname output transfer library tui profile")   scenario families
     --label       (BENCH_LABEL=...)      name of this run in RESULTS.md (default: branch@commit)
-    --tools       (BENCH_TOOLS="apssh-tui,parallel-ssh")   hostname scenario: a subset of the tools
+    --tools       (BENCH_TOOLS="apssh-tui,parallel-ssh")   hostname and output: a subset of the tools
 
 Raw figures of every run go to bench/results/<label>.json; RESULTS.md gets one generated
 block per label, between ``<!-- bench10:<label>:begin -->`` and ``<!-- bench10:<label>:end -->``
@@ -52,7 +52,7 @@ def options(argv=None) -> argparse.Namespace:
     cli.add_argument("--only", default=env("BENCH_ONLY", " ".join(FAMILIES)))
     cli.add_argument("--label", default=env("BENCH_LABEL") or default_label())
     cli.add_argument("--tools", default=env("BENCH_TOOLS", ""),
-                     help="hostname scenario only: a comma-separated subset of the tools (default all)")
+                     help="hostname and output scenarios: a comma-separated subset of the tools (default all)")
     cli.add_argument("--results", default=str(BENCH / "RESULTS.md"))
     args = cli.parse_args(argv)
     args.sizes = [int(s) for s in (args.sizes or ("10 100" if args.quick else "10 100 250 1000")).split()]
