@@ -178,11 +178,12 @@ def fanout_argv(tool: str, bed, hosts_file: Path, command: str, out_dir: Path | 
             argv += ["--out-dir", str(out_dir)]
         return [*argv, command]
     if tool == OPENSSH:
-        ssh = f"ssh -F {shlex.quote(str(bed.ssh_config))} {{}} {shlex.quote(command)}"
-        if out_dir is None:
-            return ["xargs", "-P", str(XARGS_PARALLEL), "-a", str(hosts_file), "-I{}", *shlex.split(ssh)]
-        return ["xargs", "-P", str(XARGS_PARALLEL), "-a", str(hosts_file), "-I{}", "sh", "-c",
-                f"{ssh} > {shlex.quote(str(out_dir))}/{{}}"]
+        # xargs stops at the first command exiting with 255 (what ssh returns when it cannot
+        # connect): a tiny sh turns that into 1, so that one unreachable host stops nothing
+        ssh = f"ssh -F {shlex.quote(str(bed.ssh_config))} \"$1\" {shlex.quote(command)}"
+        redirect = f" > {shlex.quote(str(out_dir))}/\"$1\"" if out_dir is not None else ""
+        script = f"{ssh}{redirect}; status=$?; [ $status = 255 ] && exit 1; exit $status"
+        return ["xargs", "-P", str(XARGS_PARALLEL), "-a", str(hosts_file), "-I{}", "sh", "-c", script, "sh", "{}"]
     if tool == CLUSH:
         return [str(peers / "clush"), "--hostfile", str(hosts_file), "-l", bed.user,
                 "-o", f"-F {bed.ssh_config}", command]
