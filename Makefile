@@ -9,7 +9,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 SYSTEM_PACKAGES := openssh-server graphviz xauth
 
-.PHONY: demo example test lint system-deps venv clean
+.PHONY: demo example test lint bench system-deps venv clean
 
 venv: $(VENV)/.installed
 
@@ -37,6 +37,12 @@ example: system-deps venv
 
 test: system-deps venv
 	$(PY) -m pytest
+
+# benchmarks of issue 10 against the peers (root: a quiet user and sshd on 127.0.x.y:22);
+# options: BENCH_QUICK=1 (a few minutes), BENCH_SIZES="10 100 250", BENCH_ROUNDS=3,
+# BENCH_ONLY="hostname output transfer library tui", BENCH_LABEL=name; see bench/README.md
+bench: system-deps venv
+	$(PY) bench/run.py
 
 lint: venv
 	$(VENV)/bin/ruff check apssh apssh_tui tests examples
