@@ -252,7 +252,7 @@ def test_verbose_announcements_and_events_reach_the_job_output(testbed, arun, tm
     assert ("out", "127.0.0.11: remote") in seen["remote"]
     assert any(kind == "event" and "connected" in text for kind, text in seen["remote"])
     assert ("event", "LOCALNODE* Run: echo local") in seen["local"]
-    assert ("out", "localhost: local") in seen["local"]
+    assert ("out", "LOCALNODE: local") in seen["local"]
     assert "Run: echo local" not in stderr.getvalue()
 
 

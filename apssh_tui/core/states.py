@@ -14,6 +14,8 @@ from enum import Enum
 from asynciojobs import AbstractJob
 from asynciojobs.purescheduler import PureScheduler
 
+from apssh.nodes import LocalNode
+
 from .natural import natural_key
 
 
@@ -106,9 +108,11 @@ def _node_name(job: AbstractJob) -> str:
     node = getattr(job, "node", None)
     if node is None:
         return ""
+    if isinstance(node, LocalNode):  # the local host needs no login to tell it apart
+        return node.hostname
     username = getattr(node, "username", None)
     hostname = getattr(node, "hostname", "?")
-    return f"{username}@{hostname}" if username and hostname != "localhost" else hostname
+    return f"{username}@{hostname}" if username else hostname
 
 
 def _name(job: AbstractJob) -> str | None:
