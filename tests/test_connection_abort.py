@@ -24,12 +24,15 @@ def node_for(testbed, user, **kwds):
 
 
 async def start_then_cancel(testbed, node, pattern):
-    """Start ``pattern`` remotely, return its remote command lines, then cancel it."""
+    """Start ``pattern`` remotely, return the command lines and environments of its remote
+    processes (bash may exec the last command, so the marker is in one or the other), then
+    cancel it."""
     await node.connect_lazy()
     task = asyncio.ensure_future(node.run(pattern))
     while not testbed.remote_processes(pattern) and not task.done():
         await asyncio.sleep(0.05)
-    seen = [" ".join(p.cmdline()) for p in testbed.remote_processes(pattern)]
+    seen = [" ".join(p.cmdline()) + " " + " ".join(f"{k}={v}" for k, v in p.environ().items())
+            for p in testbed.remote_processes(pattern)]
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

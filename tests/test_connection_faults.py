@@ -168,3 +168,17 @@ def test_server_not_answering_keepalives_is_reported(testbed, arun):
 def test_keepalive_defaults_notice_a_dead_peer_within_about_a_minute():
     node = SshNode("h", ssh_config=None)
     assert (node.keepalive_interval, node.keepalive_count_max) == (15, 4)
+
+
+def test_silent_gateway_through_the_command_is_tried_once(testbed, silent, capsys):
+    """apssh -g <silent gateway> -c 2 with 20 targets: every target is reported unreachable
+    through the gateway, which got one connection attempt."""
+    from apssh.apssh import Apssh
+
+    targets = " ".join(f"10.1.2.{i}" for i in range(20))
+    status = Apssh().main("-g", f"{testbed.user}@{silent.address}:{silent.port}", "-c", "2",
+                          "-l", testbed.user, "-t", targets, "true")
+    errors = capsys.readouterr().err
+    assert status != 0
+    assert sum(1 for line in errors.splitlines() if f"gateway {silent.address} failed" in line) == 20
+    assert len(silent.accepted) == 1
