@@ -50,9 +50,10 @@ def _normalize_commands(command, commands) -> list[AbstractCommand]:
     if all(isinstance(item, AbstractCommand) for item in given):
         return list(given)
     # a command is str-like, yet a list mixing commands and strings is a mistake, not one command line
-    if all(isinstance(item, parts) and not isinstance(item, (bool, AbstractCommand)) for item in given):
+    # booleans are parts too (shown as str() does, as in apssh 0.27)
+    if all(isinstance(item, parts) and not isinstance(item, AbstractCommand) for item in given):
         return [Run(*given)]
-    wrong = [item for item in given if isinstance(item, bool) or not isinstance(item, (AbstractCommand, *parts))]
+    wrong = [item for item in given if not isinstance(item, (AbstractCommand, *parts))]
     odd = wrong[0] if wrong else next(item for item in given if isinstance(item, AbstractCommand))
     raise TypeError(f"SshJob: commands must be all command objects (Run, Push...) or all strings "
                     f"(the parts of one command line); {odd!r} does not fit in {list(given)!r}")

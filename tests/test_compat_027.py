@@ -75,6 +75,7 @@ def test_str_of_a_deferred_command_keeps_unknown_variables_as_templates():
 def test_boolean_and_number_parts_are_text():
     """Parts that are bool, int or float are joined as str() shows them, as in 0.27."""
     assert Run("ls", True, 3, 1.5).command_line() == "ls True 3 1.5"
+    assert SshJob(SshNode("fit01"), commands=["echo", False, 2]).commands[0].command_line() == "echo False 2"
     assert str(RunScript("/tmp/s.sh", "x", True)) == "s.sh x True"
 
 
