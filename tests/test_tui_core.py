@@ -399,7 +399,7 @@ def test_output_store_search_since_and_save(tmp_path):
     assert small.since(0) is None and [line.text for line in small.since(1)] == ["2", "3"]
     view = OutputView(store, StateModel.from_records([]), "job", job="j1", filter=Filter("beta"))
     saved = view.save(tmp_path / "saved.txt")
-    assert saved.read_text() == "# output - job j1  search: 'beta'\nfit01: Beta\n"
+    assert saved.read_text() == "# output - job j1  filter: 'beta'\nfit01: Beta\n"
 
 
 def test_output_digest_does_not_depend_on_batches():

@@ -9,7 +9,8 @@ import socket
 from pathlib import Path
 
 from asynciojobs import AbstractJob, Scheduler
-from test_tui_app import FIXED_RUN, drive, press_and_finish, tui_session
+from test_tui_app import FIXED_RUN, drive, tui_session
+from test_tui_output import start_and_finish
 from textual.widgets import Input
 from tui_support import node, session_of, until
 
@@ -111,7 +112,7 @@ def test_status_hints_follow_the_keymap(testbed, arun, tmp_path):
     async def body(pilot):
         await pilot.pause(0.05)
         seen["ready"] = app.summary.status
-        assert await press_and_finish(pilot, "ctrl+s")
+        assert await start_and_finish(pilot, "ctrl+s")
         seen["after"] = app.summary.status
 
     drive(arun, app, body)
@@ -126,12 +127,12 @@ def test_durations_start_afresh_on_rerun(testbed, arun, tmp_path):
     waiting = []
 
     async def body(pilot):
-        assert await press_and_finish(pilot, "s")
+        assert await start_and_finish(pilot)
         assert app.session.model["check"].duration is not None
         app.session.model.subscribe(lambda record: waiting.append((record.key, record.duration))
                                     if record.state == JobState.WAITING else None)
         app.last_result = None
-        assert await press_and_finish(pilot, "r")
+        assert await start_and_finish(pilot, "r")
 
     drive(arun, app, body)
 

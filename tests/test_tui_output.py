@@ -7,7 +7,7 @@ import json
 import re
 
 from asynciojobs import AbstractJob, Scheduler
-from test_tui_app import drive, press_and_finish, run_finished
+from test_tui_app import drive, run_finished
 from tui_support import node, session_of, until
 
 from apssh.sshjob import SshJob
@@ -74,7 +74,7 @@ def test_gathered_view_groups_the_folded_row_and_colours_by_kind(testbed, arun):
     seen = {}
 
     async def body(pilot):
-        assert await press_and_finish(pilot, "s")
+        assert await start_and_finish(pilot)
         await pilot.press("g")
         await pilot.pause(0.15)
         seen["lines"] = view_lines(app)
@@ -100,7 +100,7 @@ def test_stderr_is_red_by_stream_not_by_text(testbed, arun):
     seen = {}
 
     async def body(pilot):
-        assert await press_and_finish(pilot, "s")
+        assert await start_and_finish(pilot)
         await pilot.press("o")
         await until(lambda: len(view_lines(app)) == 3, pilot=pilot)
         log = app.output.log_widget
@@ -125,10 +125,10 @@ def test_attempts_are_separated_in_the_view_and_the_record(testbed, arun, tmp_pa
     seen = {}
 
     async def body(pilot):
-        assert await press_and_finish(pilot, "s")
+        assert await start_and_finish(pilot)
         flag.touch()
         app.last_result = None
-        assert await press_and_finish(pilot, "r")
+        assert await start_and_finish(pilot, "r")
         await pilot.press("o")
         await pilot.pause(0.15)
         seen["lines"] = view_lines(app)
@@ -186,7 +186,7 @@ def test_save_writes_the_view_on_screen_with_its_filter(testbed, arun, tmp_path)
     app = ApsshTui(session)
 
     async def body(pilot):
-        assert await press_and_finish(pilot, "s")
+        assert await start_and_finish(pilot)
         app.jobs_table.select("words")
         await pilot.press("o", "slash", *"alpha", "enter", "w")
         await pilot.pause(0.15)
