@@ -32,6 +32,10 @@ from .formatters import COMMAND_FORMATTER, ColonFormatter, Formatter
 ABORT_MARKER_CHOICES = ("auto", True, False)
 #: sshd's default MaxSessions: sessions allowed on one connection
 DEFAULT_MAX_SESSIONS = 10
+#: a session the server refused is asked again this many times, after 0.05, 0.1 and 0.2 s (sshd
+#: frees a slot a little after the client saw the channel close)
+SESSION_OPEN_RETRIES = 3
+SESSION_OPEN_RETRY_SECONDS = 0.05
 
 # the job (or other holder) on whose behalf the current task uses connections
 CURRENT_HOLDER: contextvars.ContextVar = contextvars.ContextVar("apssh_connection_holder", default=None)
@@ -455,23 +459,30 @@ class SshProxy:
                 self._failed(formatter, f"cannot start {command!r}: "
                                         f"{hop.lost_reason or 'connection closed'}")
                 return None
-            opening = asyncio.ensure_future(conn.create_session(
-                lambda: CommandSession(self.hostname, self.username, formatter, stdout_sink),
-                remote_command, encoding=None, **x11_kwds))
-            try:
-                channel, session = await asyncio.shield(opening)
-            except asyncio.CancelledError:
-                # the command may already run remotely, its channel not yet handed to us
-                await self._shielded_stop(conn, hop, opening, run_id, formatter, command)
-                raise
-            except asyncssh.ChannelOpenError as exc:
-                self._failed(formatter, f"cannot start {command!r}: session refused by the "
-                                        f"server: {exc.reason or exc}")
-                return None
-            except (OSError, asyncssh.Error) as exc:
-                self._failed(formatter, f"cannot start {command!r}: "
-                                        f"{hop.lost_reason or exc or type(exc).__name__}")
-                return None
+            for attempt in range(SESSION_OPEN_RETRIES + 1):
+                opening = asyncio.ensure_future(conn.create_session(
+                    lambda: CommandSession(self.hostname, self.username, formatter, stdout_sink),
+                    remote_command, encoding=None, **x11_kwds))
+                try:
+                    channel, session = await asyncio.shield(opening)
+                    break
+                except asyncio.CancelledError:
+                    # the command may already run remotely, its channel not yet handed to us
+                    await self._shielded_stop(conn, hop, opening, run_id, formatter, command)
+                    raise
+                except asyncssh.ChannelOpenError as exc:
+                    # sshd frees a session slot a little after the client saw the channel close:
+                    # when short commands follow each other, the next open may come too early
+                    if attempt < SESSION_OPEN_RETRIES and not conn.is_closed():
+                        await asyncio.sleep(SESSION_OPEN_RETRY_SECONDS * 2 ** attempt)
+                        continue
+                    self._failed(formatter, f"cannot start {command!r}: session refused by the "
+                                            f"server: {exc.reason or exc}")
+                    return None
+                except (OSError, asyncssh.Error) as exc:
+                    self._failed(formatter, f"cannot start {command!r}: "
+                                            f"{hop.lost_reason or exc or type(exc).__name__}")
+                    return None
             try:
                 await channel.wait_closed()
             except asyncio.CancelledError:

@@ -162,8 +162,10 @@ class JobsTable(DataTable):
                 continue
             item = self.groups[key] if key in self.groups else self.model[key]
             for column, value in zip(COLUMNS, self.cells(item), strict=True):
-                # a group's counts and a waiting job's "waits for" grow: widen their column, never cut them
-                self.update_cell(key, column, value, update_width=column in GROWING_COLUMNS)
+                # a group's counts and a waiting job's "waits for" grow: widen their column, never cut
+                # them; only when wider (a narrower cell makes DataTable measure the whole column)
+                grow = column in GROWING_COLUMNS and Text(str(value)).cell_len > self.columns[column].content_width
+                self.update_cell(key, column, value, update_width=grow)
         ticking = {row_of(key) for key in self._running_keys} - changed
         if ticking:
             in_view = self.rows_in_view()
