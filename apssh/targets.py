@@ -137,7 +137,8 @@ def expand_words(text: str) -> list[str]:
 
 def _existing(name: str, kind: str) -> Path | None:
     """``name`` as a file (kind='file') or directory, here or under ~/.apssh; OSError-proof."""
-    candidates = [Path(name).expanduser()]
+    # os.path, not Path.expanduser: ~nosuchuser stays as it is instead of raising RuntimeError
+    candidates = [Path(os.path.expanduser(name))]
     if not os.path.isabs(name):
         candidates.append(APSSH_DIR.expanduser() / name)
     for path in candidates:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -329,7 +330,7 @@ def test_property_any_text_is_targets_or_a_target_error(tmp_path, monkeypatch, t
     else:
         assert all(isinstance(target, Target) for target in resolved)
         # no target at all only from an (empty) directory or file of targets, such as ~
-        assert resolved or Path(text.strip()).expanduser().exists()
+        assert resolved or Path(os.path.expanduser(text.strip())).exists()
 
 
 NODE_NAMES = st.lists(
@@ -350,3 +351,9 @@ def test_property_fold_of_logins_expands_back(items):
     logins = [target.login() for target in items]
     assume(all(":" not in target.hostname for target in items))  # IPv6 addresses are listed apart
     assert sorted(set(expand_words(fold(logins)))) == sorted(set(logins))
+
+
+def test_tilde_of_unknown_user_is_a_host_name(tmp_path, monkeypatch):
+    """-t ~nosuchuser (found by the property above): a name, never a RuntimeError from expanduser."""
+    monkeypatch.chdir(tmp_path)
+    assert names(resolve_targets(["~nosuchuser0"])) == ["~nosuchuser0"]

@@ -15,6 +15,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 import pytest
 from helpers import connection_keys
 from testbed import Testbed, wait_for
@@ -60,6 +61,18 @@ class Hygiene:
             self.copies = remote_copy_dirs(self.testbed)
         self.fds = open_fds()
 
+    def leaked_copies(self) -> set[Path]:
+        """Copy directories made since the snapshot that no live process uses: other test
+        sessions on this machine (same root login) have theirs in use while they run."""
+        new = remote_copy_dirs(self.testbed) - self.copies
+        if not new:
+            return new
+        in_use = set()
+        for proc in psutil.process_iter(["cmdline", "cwd"]):
+            words = " ".join(proc.info["cmdline"] or []) + " " + (proc.info["cwd"] or "")
+            in_use.update(path for path in new if path.name in words)
+        return new - in_use
+
     def leftovers(self) -> list[str]:
         """What the test left behind, once things had time to settle ([] when clean)."""
         problems = []
@@ -69,8 +82,8 @@ class Hygiene:
                 problems.append(f"connections still established: {connection_keys(bed) - self.connections}")
             if not wait_for(lambda: not bed.remote_processes(self.token), timeout=SETTLE_SECONDS):
                 problems.append(f"remote processes alive: {[p.cmdline() for p in bed.remote_processes(self.token)]}")
-            if not wait_for(lambda: not remote_copy_dirs(bed) - self.copies, timeout=SETTLE_SECONDS):
-                problems.append(f"remote files left: {remote_copy_dirs(bed) - self.copies}")
+            if not wait_for(lambda: not self.leaked_copies(), timeout=SETTLE_SECONDS):
+                problems.append(f"remote files left: {self.leaked_copies()}")
         # sockets of the connections above are the fds that matter; pipes/files too
         if not wait_for(lambda: not open_fds() - self.fds, timeout=SETTLE_SECONDS):
             problems.append(f"file descriptors leaked: {sorted(open_fds() - self.fds)}")
