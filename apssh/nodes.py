@@ -6,8 +6,10 @@ import asyncio
 import os
 import signal
 
+from ._lines import LineSplitter
+from ._remote import ABORT_GRACE_SECONDS, ExitCode
 from .formatters import COMMAND_FORMATTER, STDERR, STDOUT, ColonFormatter, Formatter
-from .sshproxy import ABORT_GRACE_SECONDS, ExitCode, LineSplitter, SshProxy, local_username
+from .sshproxy import SshProxy, local_username
 
 # bytes read from a local process at a time: output is handled in chunks, not lines
 READ_CHUNK = 1 << 16
@@ -64,6 +66,9 @@ class LocalNode:
 
     async def close(self) -> None:
         """Nothing to close locally."""
+
+    async def release_job(self, job) -> None:
+        """Nothing to let go of locally."""
 
     async def read_and_display(self, stream: asyncio.StreamReader, datatype, *,
                                formatter: Formatter | None = None,

@@ -9,7 +9,7 @@ from asynciojobs import AbstractJob
 from .commands import AbstractCommand, Run
 from .deferred import StrLikeMixin
 from .nodes import LocalNode
-from .sshproxy import SshConnectError, SshProxy
+from .sshproxy import CURRENT_HOLDER, SshConnectError, SshProxy
 
 
 class CommandFailedError(Exception):
@@ -103,6 +103,9 @@ class SshJob(AbstractJob):
 
     def _failure(self, cmd: AbstractCommand, retcod) -> CommandFailedError:
         what = "could not be started" if retcod is None else f"failed with exit code {retcod}"
+        reason = getattr(self.node, "failure_reason", None)
+        if retcod is None and reason:
+            what = f"could not be run: {reason}"
         signal = getattr(retcod, "signal", None)
         if signal:
             what = f"was killed by signal {signal}"
@@ -110,7 +113,7 @@ class SshJob(AbstractJob):
                                   hostname=self.node.hostname, command=cmd.label_line(), retcod=retcod)
 
     async def co_run(self):
-        """Run all commands in order.
+        """Run all commands in order; the node's connection is held for this job meanwhile.
 
         Returns:
             0 when every command succeeded, otherwise (non-critical job) the last failing code.
@@ -120,6 +123,14 @@ class SshJob(AbstractJob):
                 when a command raised (e.g. a missing file), after all commands ran.
             SshConnectError: the node cannot be reached (no further command is tried).
         """
+        # this task's connections are held by this job, until its scheduler shuts it down
+        token = CURRENT_HOLDER.set(self)
+        try:
+            return await self._run_commands()
+        finally:
+            CURRENT_HOLDER.reset(token)
+
+    async def _run_commands(self):
         result = 0
         error: CommandFailedError | None = None
         for cmd in self.commands:
@@ -144,9 +155,9 @@ class SshJob(AbstractJob):
         return result
 
     async def close(self):
-        """Close the node's connection, unless ``keep_connection`` is set."""
-        if not self.keep_connection:
-            await self.node.close()
+        """This job is done with its node: the connection closes once no other job of the
+        run needs it (never with ``keep_connection``)."""
+        await self.node.release_job(self)
 
     async def co_shutdown(self):
         """Called by the scheduler at the end of every run: same as :meth:`close`."""

@@ -1,46 +1,40 @@
-"""One SSH connection to one host: lazy connect, gateways, SFTP, and line reassembly.
+"""SshProxy: one remote host as the spec describes it; a thin facade over one module per concern.
 
-An :class:`SshProxy` connects on first use (guarded by a lock, so that many jobs
-on the same node share a single connection), reaches its host through a chain of
-gateways of any depth (one connection per gateway, shared by every node behind
-it), runs commands whose output is handed to a formatter in batches of whole
-lines, and moves files over SFTP.
+* :mod:`apssh._sshconfig`: ssh config and ProxyJump, resolved once per host;
+* :mod:`apssh._hostkeys`: known_hosts per host and port, parsed once;
+* :mod:`apssh._options`: keys loaded once, connection options without executor threads;
+* :mod:`apssh._hops`: one shared connection per hop chain, held while a job needs it;
+* :mod:`apssh._remote`: run a remote command, stream its lines, stop it on abort;
+* :mod:`apssh._lines`: bytes to lines.
 """
 
 from __future__ import annotations
 
 import asyncio
-import codecs
+import contextvars
 import getpass
 import os
 import pwd
-import secrets
-import weakref
 from pathlib import Path
 from typing import Any
 
 import asyncssh
-from asyncssh.config import SSHClientConfig
 
-from .formatters import COMMAND_FORMATTER, STDERR, STDOUT, ColonFormatter, Formatter
+from . import _hops, _options, _remote, _runs, _sshconfig
+from ._hops import CLOSE_TIMEOUT_SECONDS, RESERVED_SESSIONS  # noqa: F401  (re-exported)
+from ._hostkeys import HOST_KEY_POLICIES, known_hosts_file, unlisted_key_verdict
+from ._lines import MAX_PENDING_CHARS, LineSplitter  # noqa: F401  (re-exported)
+from ._remote import ABORT_GRACE_SECONDS, KILL_SCRIPT_SECONDS, RUN_MARKER_VARIABLE, CommandSession, ExitCode  # noqa: F401
+from ._sshconfig import MAX_CONFIG_HOPS
+from .formatters import COMMAND_FORMATTER, ColonFormatter, Formatter
 
-#: accepted values for ``host_key_policy``
-HOST_KEY_POLICIES = ("strict", "accept-new", "ignore")
+#: accepted values for ``abort_marker``
+ABORT_MARKER_CHOICES = ("auto", True, False)
+#: sshd's default MaxSessions: sessions allowed on one connection
+DEFAULT_MAX_SESSIONS = 10
 
-# a line longer than this is handed over in pieces, so memory stays bounded
-MAX_PENDING_CHARS = 1 << 20
-# how long a remote command gets between TERM and KILL when it is aborted
-ABORT_GRACE_SECONDS = 1.0
-# environment variable marking the processes of one remote run, so that an abort can find
-# and kill them: sshd ignores signal requests for root logins ("session signalling requires
-# privilege separation") and only ever signals the session leader
-RUN_MARKER_VARIABLE = "APSSH_RUN_ID"
-# how long the remote kill script of an aborted command may take
-KILL_SCRIPT_SECONDS = 10.0
-# a close that takes longer than this is cut short
-CLOSE_TIMEOUT_SECONDS = 3.0
-# ProxyJump chains longer than this are taken for loops in ~/.ssh/config
-MAX_CONFIG_HOPS = 16
+# the job (or other holder) on whose behalf the current task uses connections
+CURRENT_HOLDER: contextvars.ContextVar = contextvars.ContextVar("apssh_connection_holder", default=None)
 
 
 class SshConnectError(ConnectionError):
@@ -55,23 +49,6 @@ class HostKeyError(SshConnectError):
     """The host key is unknown (strict policy) or differs from the one on record."""
 
 
-class ExitCode(int):
-    """An exit status that may come from a signal: then ``signal`` is its name (e.g. 'TERM').
-
-    A command killed by a signal gets ``128 + signal number``, as in a shell.
-    """
-
-    signal: str | None = None
-
-    def __new__(cls, value: int, signal: str | None = None):
-        code = super().__new__(cls, value)
-        code.signal = signal
-        return code
-
-    def __repr__(self) -> str:
-        return f"ExitCode({int(self)}, signal={self.signal!r})" if self.signal else str(int(self))
-
-
 def local_username() -> str:
     """The local login name, even with no $USER and a uid missing from /etc/passwd."""
     try:
@@ -83,108 +60,49 @@ def local_username() -> str:
             return str(os.getuid())
 
 
-def _signal_code(name: str) -> int:
-    import signal as signal_module
-
-    number = getattr(signal_module, f"SIG{name}", None)
-    return 128 + int(number) if number is not None else 255
-
-
-class LineSplitter:
-    """Turns a stream of byte chunks into whole lines, decoding UTF-8 with replacement.
-
-    Undecodable bytes become U+FFFD; a character split across two chunks is kept whole;
-    a partial line is kept as a list of pieces (joined once, when its newline arrives).
-    """
-
-    def __init__(self):
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self._pending: list[str] = []
-        self._pending_size = 0
-
-    def feed(self, data: bytes | str) -> list[str]:
-        """The complete lines (with their newline) that ``data`` finishes."""
-        text = self._decoder.decode(data) if isinstance(data, bytes) else data
-        if "\n" not in text:
-            if text:
-                self._pending.append(text)
-                self._pending_size += len(text)
-                if self._pending_size > MAX_PENDING_CHARS:
-                    return self._take_pending()
-            return []
-        pieces = text.split("\n")
-        if self._pending:
-            pieces[0] = "".join(self._pending) + pieces[0]
-            self._pending, self._pending_size = [], 0
-        last = pieces.pop()
-        if last:
-            self._pending.append(last)
-            self._pending_size = len(last)
-        return [piece + "\n" for piece in pieces]
-
-    def _take_pending(self) -> list[str]:
-        line = "".join(self._pending)
-        self._pending, self._pending_size = [], 0
-        return [line] if line else []
-
-    def flush(self) -> list[str]:
-        """What is left at end of stream (a last line without newline), if anything."""
-        tail = self._decoder.decode(b"", final=True)
-        if tail:
-            self._pending.append(tail)
-        return self._take_pending()
+def _plain_cause(exc: BaseException) -> str:
+    """A connect failure in the user's words ("connection refused", ...)."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror[0].lower() + exc.strerror[1:]
+    return str(exc) or type(exc).__name__
 
 
-class _CommandSession(asyncssh.SSHClientSession):
-    """Receives a remote command's output and hands whole lines to a formatter."""
-
-    def __init__(self, proxy: SshProxy, formatter: Formatter, stdout_sink: list | None):
-        self._proxy = proxy
-        self._formatter = formatter
-        self._stdout_sink = stdout_sink
-        self._splitters = {STDOUT: LineSplitter(), STDERR: LineSplitter()}
-
-    def _dispatch(self, lines: list[str], datatype) -> None:
-        if not lines:
-            return
-        if datatype == STDERR:
-            self._formatter.lines(lines, STDERR, self._proxy.hostname, self._proxy.username)
-            return
-        if self._stdout_sink is not None:
-            self._stdout_sink.extend(lines)
-        self._formatter.lines(lines, STDOUT, self._proxy.hostname, self._proxy.username)
-
-    def data_received(self, data, datatype) -> None:
-        datatype = STDERR if datatype == STDERR else STDOUT
-        self._dispatch(self._splitters[datatype].feed(data), datatype)
-
-    def flush(self) -> None:
-        """Deliver the last partial lines of both streams."""
-        for datatype, splitter in self._splitters.items():
-            self._dispatch(splitter.flush(), datatype)
-
-    def connection_lost(self, exc) -> None:
-        self.flush()
+def _lost_reason(exc: BaseException | None, proxy: SshProxy) -> str:
+    text = str(exc or "")
+    if "keepalive" in text.lower():
+        return (f"server not responding to keepalive after "
+                f"{proxy.keepalive_interval * proxy.keepalive_count_max:g} s")
+    if exc is None:
+        return "connection closed"
+    return f"connection lost: {text}" if text else "connection lost"
 
 
 class _ClientHooks(asyncssh.SSHClient):
-    """asyncssh callbacks of one connection, routed back to its SshProxy."""
+    """asyncssh callbacks of one connection, routed back to its hop and SshProxy."""
 
-    def __init__(self, proxy: SshProxy):
+    def __init__(self, proxy: SshProxy, hop: _hops.Hop):
         self._proxy = proxy
+        self._hop = hop
+        self.host_key_trouble: str | None = None
 
     def auth_completed(self) -> None:
         self._proxy.formatter.auth_completed(self._proxy.hostname, self._proxy.username)
 
     def connection_lost(self, exc) -> None:
+        self._hop.lost_reason = _lost_reason(exc, self._proxy)
         self._proxy.formatter.connection_lost(self._proxy.hostname, exc, self._proxy.username)
 
     def validate_host_public_key(self, host, addr, port, key) -> bool:
-        return self._proxy._unlisted_host_key(host, port, key)
-
-
-# gateways named by ProxyJump in ~/.ssh/config, shared by every node that jumps through them
-_CONFIG_GATEWAYS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        proxy = self._proxy
+        accepted, trouble = unlisted_key_verdict(known_hosts_file(proxy.known_hosts),
+                                                 proxy.host_key_policy, host, port, key)
+        if accepted and trouble:
+            proxy.formatter.event(proxy.hostname, trouble)
+        elif not accepted:
+            self.host_key_trouble = trouble
+        return accepted
 
 
 class SshProxy:
@@ -196,30 +114,47 @@ class SshProxy:
         gateway: another SshProxy used as a hop (any depth); when None, a ``ProxyJump``
             in ~/.ssh/config is followed, hop by hop, each hop reading its own config.
         keys: private keys (file names or asyncssh keys); None means the ssh agent's
-            keys, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa (and IdentityFile from config).
+            keys, then IdentityFile from the config and ~/.ssh/id_ed25519, id_ecdsa, id_rsa.
+            Key files are read once per process.
         known_hosts: the known_hosts file; default ~/.ssh/known_hosts.
         port: the SSH port (22 defers to a ``Port`` line in ~/.ssh/config).
         formatter: where output goes; default a ColonFormatter (``host:line``).
         verbose: when not None, sets the formatter's verbosity (connection events).
         debug: print connection steps on stderr.
-        timeout: seconds allowed to connect and authenticate.
+        timeout: seconds allowed to connect and authenticate (default 30).
         host_key_policy: "accept-new" (default: unknown hosts are recorded, changed keys
             refused), "strict" (the host must already be known) or "ignore" (no check).
-        keepalive_interval: seconds between SSH keepalives (a dead peer is noticed after
-            3 unanswered ones); 0 disables them.
+            Keys are looked up per host AND port, as OpenSSH does.
+        keepalive_interval: seconds between SSH keepalives (default 15); 0 disables them.
+        keepalive_count_max: unanswered keepalives after which the server is taken for
+            dead (default 4: a dead peer is noticed within about a minute).
         ssh_config: OpenSSH client config file(s); default ~/.ssh/config; None: no config.
         default_username: the login when neither ``username`` nor the config's ``User``
             gives one (None: the local user).
+        max_sessions: sessions the server allows on one connection (sshd's MaxSessions,
+            default 10); commands beyond ``max_sessions - 2`` wait for a free one, two
+            are kept for SFTP and for stopping an aborted command.
+        abort_marker: how an aborted command is found to be killed. "auto" (default):
+            through its channel (TERM, then KILL), plus a marker variable for root logins,
+            whose sessions sshd does not signal; True: always add the marker
+            (``export APSSH_RUN_ID=...;`` before the command, POSIX shells only); False:
+            never (a login shell that is not POSIX, a forced command, a switch CLI).
 
-    Raises (on connection): SshConnectError, HostKeyError.
+    Attributes:
+        failure_reason: after a ``run()`` that returned None, why ("connection lost",
+            "session refused by the server: ..."); None after a run that returned a status.
+
+    Raises (on connection): SshConnectError (e.g. "connection refused"), HostKeyError.
     """
 
     def __init__(self, hostname: str, *, username: str | None = None, gateway: SshProxy | None = None,
                  keys=None, known_hosts: str | os.PathLike | None = None, port: int = 22,
                  formatter: Formatter | None = None, verbose: bool | None = None,
                  debug: bool = False, timeout: float = 30,
-                 host_key_policy: str = "accept-new", keepalive_interval: float = 30,
-                 ssh_config: Any = (), default_username: str | None = None):
+                 host_key_policy: str = "accept-new", keepalive_interval: float = 15,
+                 keepalive_count_max: int = 4, ssh_config: Any = (),
+                 default_username: str | None = None, max_sessions: int = DEFAULT_MAX_SESSIONS,
+                 abort_marker: str | bool = "auto"):
         if not isinstance(hostname, str) or not hostname:
             raise ValueError(f"SshProxy: hostname must be a non-empty string, got {hostname!r}")
         if host_key_policy not in HOST_KEY_POLICIES:
@@ -228,6 +163,12 @@ class SshProxy:
         if gateway is not None and not isinstance(gateway, SshProxy):
             raise TypeError(f"SshProxy({hostname!r}): gateway must be an SshProxy/SshNode, "
                             f"got {type(gateway).__name__}")
+        if not isinstance(max_sessions, int) or max_sessions < 1:
+            raise ValueError(f"SshProxy({hostname!r}): max_sessions must be a positive integer "
+                             f"(sshd's MaxSessions, default 10), got {max_sessions!r}")
+        if not (abort_marker == "auto" or abort_marker is True or abort_marker is False):
+            raise ValueError(f"SshProxy({hostname!r}): abort_marker must be 'auto', True or False, "
+                             f"got {abort_marker!r}")
         self.hostname = hostname
         self.gateway = gateway
         self.keys = keys
@@ -237,22 +178,19 @@ class SshProxy:
         self.timeout = timeout
         self.host_key_policy = host_key_policy
         self.keepalive_interval = keepalive_interval
+        self.keepalive_count_max = int(keepalive_count_max)
         self.ssh_config = ssh_config
+        self.max_sessions = max_sessions
+        self.abort_marker = abort_marker
         self.formatter = formatter if formatter is not None else ColonFormatter(verbose=bool(verbose))
         if verbose is not None:
             self.formatter.verbose = verbose
         self.verbose = verbose
+        self.failure_reason: str | None = None
         self._config = self._load_config(username)
         self.username = username or self._config.get("User") or default_username or local_username()
-        self.conn: asyncssh.SSHClientConnection | None = None
-        self.sftp_client: asyncssh.SFTPClient | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._locks: dict = {}
-        self._dependents: set[int] = set()
-        self._own_use = False
         self._config_gateway: SshProxy | None = None
         self._jump_trail: list[str] = []  # hosts whose ProxyJump led here (loop detection)
-        self._host_key_trouble: str | None = None
         self._stopping: set[asyncio.Task] = set()  # aborted commands still being stopped
 
     # -- description
@@ -272,22 +210,12 @@ class SshProxy:
 
     # -- configuration
     def _config_paths(self) -> list[Path]:
-        if self.ssh_config is None:
-            return []
-        if self.ssh_config == ():
-            default = Path("~/.ssh/config").expanduser()
-            return [default] if default.is_file() else []
-        paths = [self.ssh_config] if isinstance(self.ssh_config, (str, os.PathLike)) else self.ssh_config
-        return [Path(path).expanduser() for path in paths]
+        return _sshconfig.config_paths(self.ssh_config)
 
-    def _load_config(self, username: str | None) -> SSHClientConfig:
+    def _load_config(self, username: str | None):
         """This host's options from the OpenSSH client config (empty when there is none)."""
-        port = self.port if self.port != 22 else ()
-        try:
-            return SSHClientConfig.load(None, self._config_paths(), False, False, False,
-                                        local_username(), username or (), self.hostname, port)
-        except (OSError, asyncssh.Error, ValueError) as exc:
-            raise ValueError(f"{self.hostname}: cannot read ssh config {self._config_paths()}: {exc}") from exc
+        return _sshconfig.host_config(self._config_paths(), local_username(), self.hostname,
+                                      username, self.port)
 
     def effective_gateway(self) -> SshProxy | None:
         """The hop used to reach this host: ``gateway``, or ProxyJump from ~/.ssh/config."""
@@ -301,28 +229,25 @@ class SshProxy:
         return self._config_gateway
 
     def _gateway_from_jump(self, jump: str) -> SshProxy:
-        """The SshProxy of the last host of a ProxyJump list, chained through the others."""
+        """The SshProxy of the last host of a ProxyJump list, chained through the others.
+
+        Gateways get this node's options (keys, known_hosts, policy, timeouts): the
+        connection is shared with other nodes only when all of these are the same.
+        """
         trail = self._jump_trail + [self.hostname]
         if len(trail) > MAX_CONFIG_HOPS:
             raise SshConnectError(f"ProxyJump chain too long or looping in ssh config: "
                                   f"{' -> '.join(trail)}", hostname=self.hostname)
         previous = None
-        for spec in jump.split(","):
-            user, _, hostport = spec.strip().rpartition("@")
-            host, port = hostport, 22
-            if hostport.count(":") == 1:
-                host, port_text = hostport.split(":")
-                port = int(port_text)
-            key = (user, host, port, previous and id(previous), tuple(map(str, self._config_paths())))
-            hop = _CONFIG_GATEWAYS.get(key)
-            if hop is None:
-                hop = SshProxy(host, username=user or None, port=port, gateway=previous,
-                               keys=self.keys, known_hosts=self.known_hosts,
-                               formatter=self.formatter, timeout=self.timeout,
-                               host_key_policy=self.host_key_policy,
-                               keepalive_interval=self.keepalive_interval, ssh_config=self.ssh_config)
-                hop._jump_trail = trail
-                _CONFIG_GATEWAYS[key] = hop
+        for user, host, port in _sshconfig.parse_jump(jump):
+            hop = SshProxy(host, username=user, port=port, gateway=previous,
+                           keys=self.keys, known_hosts=self.known_hosts,
+                           formatter=self.formatter, timeout=self.timeout,
+                           host_key_policy=self.host_key_policy,
+                           keepalive_interval=self.keepalive_interval,
+                           keepalive_count_max=self.keepalive_count_max,
+                           ssh_config=self.ssh_config, max_sessions=self.max_sessions)
+            hop._jump_trail = trail
             previous = hop
         if previous.hostname in trail:
             raise SshConnectError(f"ProxyJump loop in ssh config: {' -> '.join(trail + [previous.hostname])}",
@@ -334,94 +259,53 @@ class SshProxy:
         hop = self.effective_gateway()
         return 1 if hop is None else hop.distance() + 1
 
-    # -- host keys
-    def _known_hosts_path(self) -> Path:
-        return Path(self.known_hosts or "~/.ssh/known_hosts").expanduser()
+    # -- identity
+    def hop_key(self) -> tuple:
+        """What makes two proxies one connection: login, options and the whole hop chain."""
+        keys = None if self.keys is None else tuple(
+            _options.key_identity(key) for key in
+            ([self.keys] if isinstance(self.keys, (str, os.PathLike)) else self.keys))
+        known = None if self.host_key_policy == "ignore" else str(
+            Path(self.known_hosts or "~/.ssh/known_hosts").expanduser().absolute())
+        gateway = self.effective_gateway()
+        return (self.username, self.hostname, self.port, keys, known, self.host_key_policy,
+                self.timeout, self.keepalive_interval, self.keepalive_count_max,
+                tuple(map(str, self._config_paths())), self.max_sessions,
+                gateway.hop_key() if gateway is not None else None)
 
-    def _known_hosts_pattern(self, host: str, port: int | None) -> str:
-        return f"[{host}]:{port}" if port and port != 22 else host
+    def hop_keys(self) -> list[tuple]:
+        """The keys of this hop and of every gateway before it."""
+        gateway = self.effective_gateway()
+        return [self.hop_key()] + (gateway.hop_keys() if gateway is not None else [])
 
-    def _unlisted_host_key(self, host: str, port: int | None, key) -> bool:
-        """Called by asyncssh for a host key that is not on record: accept it, or say why not."""
-        fingerprint = key.get_fingerprint()
-        path = self._known_hosts_path()
-        pattern = self._known_hosts_pattern(host, port)
-        recorded = []
-        if path.is_file():
-            recorded = asyncssh.match_known_hosts(str(path), host, "", port)[0]
-        if any(known.public_data == key.public_data for known in recorded):
-            # recorded meanwhile by a concurrent first connection to the same host
-            return True
-        if recorded:
-            self._host_key_trouble = (
-                f"host key of {pattern} has CHANGED: the server offers {fingerprint}, "
-                f"which differs from the key recorded in {path}. If {host} was re-installed, "
-                f"remove the old key with: ssh-keygen -R '{pattern}' -f {path} "
-                f"(or set host_key_policy='ignore' for nodes that are re-imaged often)")
-            return False
-        if self.host_key_policy == "strict":
-            self._host_key_trouble = (
-                f"host {pattern} is not in {path} and host_key_policy is 'strict' "
-                f"(server key {fingerprint}); add it with: ssh-keyscan -p {port or 22} {host} >> {path}, "
-                f"or use host_key_policy='accept-new'")
-            return False
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        public = key.export_public_key("openssh").decode().split()
-        with open(path, "a", encoding="utf-8") as known:
-            known.write(f"{pattern} {public[0]} {public[1]}\n")
-        self.formatter.event(self.hostname, f"new host key {fingerprint} recorded in {path}")
-        return True
+    def _hop(self) -> _hops.Hop | None:
+        return _hops.find_hop(self.hop_key())
 
-    def _asyncssh_known_hosts(self):
-        if self.host_key_policy == "ignore":
-            return None
-        path = self._known_hosts_path()
-        # no file yet: an empty key list (asyncssh would read ~/.ssh/known_hosts for b"")
-        return str(path) if path.is_file() else ([], [], [])
+    @property
+    def conn(self) -> asyncssh.SSHClientConnection | None:
+        """The open asyncssh connection in the running loop, or None."""
+        hop = self._hop()
+        return hop.conn if hop is not None and hop.is_open() else None
 
-    # -- connection
-    def _lock(self, name: str) -> asyncio.Lock:
-        """A lock for the running loop: a scheduler run with a new loop gets fresh locks."""
-        loop = asyncio.get_running_loop()
-        key = (name, id(loop))
-        if key not in self._locks:
-            self._locks = {k: v for k, v in self._locks.items() if k[1] == id(loop)}
-            self._locks[key] = asyncio.Lock()
-        return self._locks[key]
+    @property
+    def sftp_client(self) -> asyncssh.SFTPClient | None:
+        hop = self._hop()
+        return hop.sftp if hop is not None and hop.is_open() else None
 
     def is_connected(self) -> bool:
         """Whether the connection is up (in the running loop)."""
-        return self.conn is not None and not self.conn.is_closed() and self._in_current_loop()
+        return self.conn is not None
 
     def is_sftp_connected(self) -> bool:
         """Whether the SFTP subsystem is up."""
-        return self.sftp_client is not None and self.is_connected()
+        return self.sftp_client is not None
 
-    def _in_current_loop(self) -> bool:
-        try:
-            return self._loop is asyncio.get_running_loop()
-        except RuntimeError:
-            return self._loop is not None and not self._loop.is_closed()
-
-    def _forget_connection(self) -> None:
-        """Drop a connection left behind by a finished event loop, closing its socket."""
-        conn, self.conn, self.sftp_client = self.conn, None, None
-        if conn is None:
-            return
-        if self._loop is not None and self._loop.is_closed():
-            # the loop that owned it is gone: nothing can run its close(), so shut the socket
-            transport = getattr(conn, "_transport", None)
-            sock = getattr(transport, "_sock", None)
-            if sock is not None:
-                sock.close()
-        else:
-            try:
-                conn.abort()
-            except RuntimeError:
-                pass
-
+    # -- connection
     async def connect_lazy(self) -> asyncssh.SSHClientConnection:
-        """Connect if needed; safe when many coroutines use this node at once.
+        """Connect if needed; many coroutines using this node (or another SshProxy for the
+        same login and hop chain) share one connection and one connect attempt.
+
+        Outside a job, the connection stays open until :meth:`close`.
 
         Returns:
             the asyncssh connection.
@@ -429,71 +313,52 @@ class SshProxy:
         Raises:
             SshConnectError / HostKeyError naming the host, the hop and the cause.
         """
-        self._own_use = True
-        return await self._connect()
+        hop = _hops.hop_for(self)
+        hop.hold(CURRENT_HOLDER.get() or self)
+        return await hop.connect(self._open_connection)
 
-    async def _connect_for(self, dependent: SshProxy) -> asyncssh.SSHClientConnection:
-        """Connect as a gateway on behalf of ``dependent`` (which then holds this hop open)."""
-        self._dependents.add(id(dependent))
-        try:
-            return await self._connect()
-        except BaseException:
-            self._dependents.discard(id(dependent))
-            raise
-
-    async def _connect(self) -> asyncssh.SSHClientConnection:
-        if self.is_connected():
-            return self.conn
-        async with self._lock("connect"):
-            if self.is_connected():
-                return self.conn
-            if self.conn is not None:
-                self._forget_connection()
-            self.conn = await self._open_connection()
-            self._loop = asyncio.get_running_loop()
-            return self.conn
-
-    async def _open_connection(self) -> asyncssh.SSHClientConnection:
+    async def _open_connection(self, hop: _hops.Hop) -> asyncssh.SSHClientConnection:
         gateway = self.effective_gateway()
         tunnel = None
         if gateway is not None:
+            gateway_hop = _hops.hop_for(gateway)
+            gateway_hop.hold(hop)
+            hop.gateway = gateway_hop
             try:
-                tunnel = await gateway._connect_for(self)
+                tunnel = await gateway_hop.connect(gateway._open_connection, behind=hop)
             except SshConnectError as exc:
                 # same class: a gateway's changed host key is still a HostKeyError
                 raise type(exc)(f"cannot reach {self.describe()}: gateway {gateway.hostname} "
                                 f"failed: {exc}", hostname=self.hostname) from exc
         if self.debug:
             self.formatter.event(self.hostname, f"connecting to {self.describe()}")
-        self._host_key_trouble = None
-        options = dict(
-            tunnel=tunnel, username=self.username, known_hosts=self._asyncssh_known_hosts(),
-            client_factory=lambda: _ClientHooks(self), connect_timeout=self.timeout,
-            login_timeout=self.timeout, keepalive_interval=self.keepalive_interval,
-            keepalive_count_max=3, config=[str(path) for path in self._config_paths()] or None)
-        if self.keys is not None:
-            options["client_keys"] = list(self.keys)
-            options["agent_path"] = None
-        if self.port != 22 or not self._config.get("Port"):
-            options["port"] = self.port
+        hooks = _ClientHooks(self, hop)
         self.formatter.connecting(self.hostname, self.username, gateway.hostname if gateway else None)
         try:
-            conn = await self._asyncssh_connect(options)
-        except BaseException as exc:
-            if isinstance(exc, Exception):
-                self.formatter.connection_failed(self.hostname, self.username, str(exc))
-            if gateway is not None:
-                await gateway._release(self)
+            conn = await self._asyncssh_connect(tunnel, hooks)
+        except Exception as exc:
+            self.formatter.connection_failed(self.hostname, self.username, str(exc))
             raise
         self.formatter.connection_made(self.hostname, self.username, gateway is None)
         return conn
 
-    async def _asyncssh_connect(self, options: dict) -> asyncssh.SSHClientConnection:
-        """asyncssh.connect, with its failures turned into errors that say what to do."""
+    def _options(self, tunnel, hooks: _ClientHooks) -> asyncssh.SSHClientConnectionOptions:
+        port = self.port if self.port != 22 or not self._config.get("Port") else ()
+        known = None
+        if self.host_key_policy != "ignore":
+            known = known_hosts_file(self.known_hosts).match
+        return _options.connection_options(
+            host=self.hostname, port=port, username=self.username, host_config=self._config,
+            keys=_options.client_keys(self.keys, self._config), explicit_keys=self.keys is not None,
+            known_hosts=known, client_factory=lambda: hooks, tunnel=tunnel, timeout=self.timeout,
+            keepalive_interval=self.keepalive_interval, keepalive_count_max=self.keepalive_count_max)
+
+    async def _asyncssh_connect(self, tunnel, hooks: _ClientHooks) -> asyncssh.SSHClientConnection:
+        """Open the connection, with its failures turned into errors that say what to do."""
         try:
-            return await asyncssh.connect(self.hostname, **options)
+            return await _options.open_connection(self._options(tunnel, hooks))
         except asyncssh.HostKeyNotVerifiable as exc:
-            raise HostKeyError(f"{self.describe()}: {self._host_key_trouble or exc}",
+            raise HostKeyError(f"{self.describe()}: {hooks.host_key_trouble or exc}",
                                hostname=self.hostname) from exc
         except asyncssh.PermissionDenied as exc:
             keys = ("the ssh agent's keys and ~/.ssh/id_*" if self.keys is None
@@ -505,44 +370,58 @@ class SshProxy:
             raise SshConnectError(f"{self.describe()}: no answer within {self.timeout}s",
                                   hostname=self.hostname) from exc
         except (OSError, asyncssh.Error, ValueError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-            raise SshConnectError(f"{self.describe()}: {reason}", hostname=self.hostname) from exc
-
-    async def _release(self, dependent: SshProxy) -> None:
-        """``dependent`` no longer needs this hop: close it if nobody else does."""
-        self._dependents.discard(id(dependent))
-        if not self._dependents and not self._own_use and self.conn is not None:
-            await self.close()
+            raise SshConnectError(f"{self.describe()}: {_plain_cause(exc)}", hostname=self.hostname) from exc
 
     async def close(self) -> None:
-        """Close the SFTP subsystem and the connection (reopened lazily if used again)."""
-        self._own_use = False
-        if self.conn is not None and not self._in_current_loop():
-            self._forget_connection()
-        conn, sftp = self.conn, self.sftp_client
-        self.conn, self.sftp_client = None, None
-        if sftp is not None:
-            sftp.exit()
-            try:
-                await asyncio.wait_for(sftp.wait_closed(), CLOSE_TIMEOUT_SECONDS)
-            except (asyncio.TimeoutError, OSError, asyncssh.Error):
-                pass
-            self.formatter.sftp_stop(self.hostname)
-        if conn is not None:
-            conn.close()
-            try:
-                await asyncio.wait_for(conn.wait_closed(), CLOSE_TIMEOUT_SECONDS)
-            except (asyncio.TimeoutError, OSError, asyncssh.Error):
-                conn.abort()
-        self._dependents.clear()
-        gateway = self.effective_gateway()
-        if conn is not None and gateway is not None:
-            await gateway._release(self)
+        """Close the SFTP subsystem and the connection (reopened lazily if used again).
+
+        The connection is shared by every SshProxy of the same login and hop chain: it
+        stays open while another of them, or a running job, still uses it, and closes
+        when the last one lets go. ``keep_connection`` no longer holds it after this.
+        """
+        hop = self._hop()
+        if hop is not None:
+            await hop.let_go(self)
+
+    async def release_job(self, job) -> None:
+        """``job`` is done with this node (its scheduler shuts it down).
+
+        The connection (and each gateway) closes once no job of the run that uses it is
+        still pending or running, and no one else holds it; ``job.keep_connection`` keeps it.
+        """
+        hop = self._hop()
+        if hop is None:
+            return
+        if getattr(job, "keep_connection", False):
+            hop.kept = True
+            hop.holders.pop(id(job), None)
+            return
+        run, ending = _runs.outermost_run(job)
+        await hop.release(job, run=run, ending=ending, but=job)
+
+    def keep_open(self) -> None:
+        """Keep this node's connection (if open) until an explicit :meth:`close`."""
+        hop = self._hop()
+        if hop is not None and hop.is_open():
+            hop.kept = True
 
     # -- commands
+    def uses_abort_marker(self) -> bool:
+        """Whether commands carry the marker variable (``abort_marker``; "auto": root logins)."""
+        if self.abort_marker == "auto":
+            return self.username == "root"
+        return bool(self.abort_marker)
+
+    def _failed(self, formatter: Formatter, reason: str) -> None:
+        self.failure_reason = reason
+        formatter.event(self.hostname, reason)
+
     async def run(self, command: str, *, formatter: Formatter | None = None,
                   stdout_sink: list | None = None, **x11_kwds) -> ExitCode | None:
         """Run ``command`` remotely; its lines go to the formatter as they arrive.
+
+        Waits for a free session when ``max_sessions - 2`` commands already run on the
+        connection.
 
         Args:
             command: the remote command line.
@@ -552,106 +431,96 @@ class SshProxy:
 
         Returns:
             the exit status (an :class:`ExitCode`; 128+N when killed by signal N), or None
-            when the command could not be started at all.
+            when the command could not be started, or ended without an exit status
+            (connection lost, keepalive timeout); then ``failure_reason`` says why, and
+            the formatter got it as an event.
 
-        Cancelling the calling task sends TERM to the remote process group, then KILL.
+        Raises:
+            SshConnectError: the host cannot be reached.
+
+        Cancelling the calling task sends TERM to the remote command, then KILL (see
+        ``abort_marker``); a stop that fails is reported to the formatter.
         """
-        await self.connect_lazy()
+        self.failure_reason = None
         formatter = formatter or COMMAND_FORMATTER.get() or self.formatter
+        await self.connect_lazy()
+        hop = _hops.hop_for(self)
         formatter.session_start(self.hostname, command)
-        run_id = secrets.token_hex(12)
-        try:
-            channel, session = await self.conn.create_session(
-                lambda: _CommandSession(self, formatter, stdout_sink),
-                f"export {RUN_MARKER_VARIABLE}={run_id}; {command}",
-                encoding=None, **x11_kwds)
-        except asyncio.CancelledError:
-            # the command may already run remotely, its channel not yet handed to us
-            await self._shielded_stop(None, run_id)
-            raise
-        except (OSError, asyncssh.Error) as exc:
-            formatter.event(self.hostname, f"cannot start {command!r}: {exc}")
-            return None
-        try:
-            await channel.wait_closed()
-        except asyncio.CancelledError:
-            await self._shielded_stop(channel, run_id)
-            raise
+        run_id = _remote.new_run_id() if self.uses_abort_marker() else None
+        remote_command = _remote.marked(command, run_id) if run_id else command
+        async with hop.sessions:
+            conn = hop.conn
+            if conn is None or conn.is_closed():
+                self._failed(formatter, f"cannot start {command!r}: "
+                                        f"{hop.lost_reason or 'connection closed'}")
+                return None
+            opening = asyncio.ensure_future(conn.create_session(
+                lambda: CommandSession(self.hostname, self.username, formatter, stdout_sink),
+                remote_command, encoding=None, **x11_kwds))
+            try:
+                channel, session = await asyncio.shield(opening)
+            except asyncio.CancelledError:
+                # the command may already run remotely, its channel not yet handed to us
+                await self._shielded_stop(conn, hop, opening, run_id, formatter, command)
+                raise
+            except asyncssh.ChannelOpenError as exc:
+                self._failed(formatter, f"cannot start {command!r}: session refused by the "
+                                        f"server: {exc.reason or exc}")
+                return None
+            except (OSError, asyncssh.Error) as exc:
+                self._failed(formatter, f"cannot start {command!r}: "
+                                        f"{hop.lost_reason or exc or type(exc).__name__}")
+                return None
+            try:
+                await channel.wait_closed()
+            except asyncio.CancelledError:
+                await self._shielded_stop(conn, hop, opening, run_id, formatter, command)
+                raise
         formatter.session_stop(self.hostname, command)
         signal = channel.get_exit_signal()
         if signal is not None:
-            return ExitCode(_signal_code(signal[0]), signal[0])
+            return ExitCode(_remote.signal_code(signal[0]), signal[0])
         status = channel.get_exit_status()
-        return None if status is None else ExitCode(status)
+        if status is None or status < 0:
+            reason = hop.lost_reason or (_lost_reason(session.lost, self) if session.lost else None)
+            self._failed(formatter, reason or f"{command!r} ended with no exit status (connection lost)")
+            return None
+        return ExitCode(status)
 
-    async def _shielded_stop(self, channel, run_id: str) -> None:
+    async def _shielded_stop(self, conn, hop, opening: asyncio.Future, run_id: str | None,
+                             formatter: Formatter, command: str) -> None:
         """Stop an aborted command; shielded, so that a second cancellation (a scheduler
         tidying up its tasks) cannot cut the cleanup short."""
-        stopping = asyncio.ensure_future(self._stop_remote(channel, run_id))
+        stopping = asyncio.ensure_future(self._stop(conn, hop, opening, run_id, formatter, command))
         self._stopping.add(stopping)
         stopping.add_done_callback(self._stopping.discard)
         await asyncio.shield(stopping)
 
-    async def _stop_remote(self, channel, run_id: str | None = None) -> None:
-        """Abort path: TERM the remote command and its descendants, KILL them if they linger, close.
-
-        The signal goes through the channel, and also (since sshd refuses channel signals for
-        root logins) through a second session that kills every process carrying the run's
-        marker variable (Linux /proc; best effort).
-        """
-        for signal in ("TERM", "KILL"):
-            if channel is not None:
-                try:
-                    channel.send_signal(signal)
-                except (OSError, asyncssh.Error):
-                    pass
-            if run_id is not None:
-                await self._kill_marked(run_id, signal)
-            if channel is None:  # nothing to watch: TERM gets the grace period, then KILL
-                if signal == "TERM":
-                    await asyncio.sleep(ABORT_GRACE_SECONDS)
-                continue
-            try:
-                await asyncio.wait_for(asyncio.shield(channel.wait_closed()), ABORT_GRACE_SECONDS)
-                break
-            except (asyncio.TimeoutError, asyncio.CancelledError):
-                continue
-        if channel is not None:
-            channel.close()
-
-    async def _kill_marked(self, run_id: str, signal: str) -> None:
-        """Send ``signal`` to the remote processes of run ``run_id``, and to their process groups.
-
-        They are found by the marker in their environment (inherited by every child) or in
-        their command line (the shell that sshd started has it in its ``-c`` argument only).
-        The marker is quoted in two halves so that this script never matches itself.
-        """
-        conn = self.conn
-        if conn is None or conn.is_closed():
-            return
-        # process groups first (the shell with its children, at once), then single processes
-        script = (f"m='{RUN_MARKER_VARIABLE}''={run_id}'; "
-                  f"l=$(grep -l \"$m\" /proc/[0-9]*/cmdline /proc/[0-9]*/environ 2>/dev/null); "
-                  f"for f in $l; do p=${{f#/proc/}}; kill -{signal} -${{p%/*}} 2>/dev/null; done; "
-                  f"for f in $l; do p=${{f#/proc/}}; kill -{signal} ${{p%/*}} 2>/dev/null; done; true")
+    async def _stop(self, conn, hop, opening: asyncio.Future, run_id, formatter, command) -> None:
+        channel = None
         try:
-            # not the short grace: on a loaded host the login shell alone can take a second,
-            # and this script is what actually stops the command when sshd refuses signals
-            await asyncio.wait_for(conn.run(script, check=False), KILL_SCRIPT_SECONDS)
-        except (asyncio.TimeoutError, asyncio.CancelledError, OSError, asyncssh.Error):
-            pass
+            channel, _ = await asyncio.wait_for(asyncio.shield(opening), _remote.KILL_SCRIPT_SECONDS)
+        except (asyncio.TimeoutError, TimeoutError):
+            opening.cancel()
+        except (OSError, asyncssh.Error, asyncio.CancelledError):
+            return  # never started: nothing to stop
+        problem = await _remote.stop_remote(conn, channel, run_id, hop.kill_slot)
+        if problem:
+            formatter.event(self.hostname, f"could not stop {command!r}: {problem}")
 
     # -- SFTP
     async def sftp_connect_lazy(self) -> asyncssh.SFTPClient:
-        """Start the SFTP subsystem if needed (connecting first if needed)."""
+        """Start the SFTP subsystem if needed (connecting first if needed); it has a session
+        slot of its own, so transfers never wait behind commands."""
         await self.connect_lazy()
-        if self.sftp_client is not None:
-            return self.sftp_client
-        async with self._lock("sftp"):
-            if self.sftp_client is None:
-                self.sftp_client = await self.conn.start_sftp_client()
+        hop = _hops.hop_for(self)
+        if hop.sftp is not None:
+            return hop.sftp
+        async with hop.sftp_lock:
+            if hop.sftp is None:
+                hop.sftp = await hop.conn.start_sftp_client()
                 self.formatter.sftp_start(self.hostname)
-        return self.sftp_client
+        return hop.sftp
 
     @staticmethod
     def _sftp_path(path: str | os.PathLike) -> str:

@@ -10,7 +10,6 @@ from collections import defaultdict
 
 import graphviz
 
-from .keys import _run_coroutine_anywhere
 from .nodes import LocalNode
 from .sshproxy import SshProxy
 
@@ -104,8 +103,8 @@ async def co_close_ssh_in_scheduler(scheduler, manage_gateways: bool = True) -> 
         for node in nodes:
             hop = node.effective_gateway()
             while hop is not None:
-                if id(hop) not in chosen and hop.conn is not None:
-                    hop._own_use = True
+                if id(hop) not in chosen:
+                    hop.keep_open()
                 hop = hop.effective_gateway()
     for node in nodes:
         by_distance[node.distance()].append(node)
@@ -114,5 +113,17 @@ async def co_close_ssh_in_scheduler(scheduler, manage_gateways: bool = True) -> 
 
 
 def close_ssh_in_scheduler(scheduler, manage_gateways: bool = True) -> None:
-    """Synchronous version of :func:`co_close_ssh_in_scheduler`."""
-    _run_coroutine_anywhere(lambda: co_close_ssh_in_scheduler(scheduler, manage_gateways))
+    """Synchronous version of :func:`co_close_ssh_in_scheduler`, for code outside any event loop.
+
+    Raises:
+        RuntimeError inside a running event loop: the connections belong to that loop and
+        only it can close them; ``await co_close_ssh_in_scheduler(scheduler)`` instead.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(co_close_ssh_in_scheduler(scheduler, manage_gateways))
+        return
+    raise RuntimeError("close_ssh_in_scheduler() called inside a running event loop, whose "
+                       "connections it cannot close: use "
+                       "'await co_close_ssh_in_scheduler(scheduler)' instead")

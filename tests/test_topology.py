@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import graphviz
+import pytest
 from asynciojobs import Scheduler, Sequence
 from helpers import CloseRecorder, connection_keys, make_node, no_new_connections
 
@@ -211,16 +212,21 @@ def test_close_ssh_in_scheduler_after_sync_run_with_kept_connections(testbed):
     assert no_new_connections(testbed, before)
 
 
-def test_close_ssh_in_scheduler_inside_a_running_loop(testbed, arun):
-    """The sync close_ssh_in_scheduler() also works when called from inside a running event loop."""
+def test_close_ssh_in_scheduler_inside_a_running_loop_says_to_await_the_coroutine(testbed, arun):
+    """The sync close_ssh_in_scheduler() inside a running event loop cannot close that loop's
+    connections: it raises, naming co_close_ssh_in_scheduler, which does close them."""
     before = connection_keys(testbed)
     scheduler, _ = build_topology(testbed, keep_connection=True)
-    assert scheduler.run() is True
 
     async def main():
-        close_ssh_in_scheduler(scheduler)
+        assert await scheduler.co_run() is True
+        with pytest.raises(RuntimeError, match="await co_close_ssh_in_scheduler"):
+            close_ssh_in_scheduler(scheduler)
+        still_open = bool(connection_keys(testbed) - before)
+        await co_close_ssh_in_scheduler(scheduler)
+        return still_open
 
-    arun(main())
+    assert arun(main()) is True
     assert no_new_connections(testbed, before)
 
 

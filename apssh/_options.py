@@ -1,0 +1,104 @@
+"""Connection options built once per process: keys loaded once, no executor thread per connection.
+
+``asyncssh.connect`` builds a fresh options object in an executor thread for every connection:
+it reads ~/.ssh/id_* again, re-parses known_hosts and ~/.ssh/config, holding the GIL while the
+event loop waits. Here the private keys are loaded once per file (a passphrase is asked once),
+known_hosts comes from :mod:`apssh._hostkeys` and the config from :mod:`apssh._sshconfig`,
+and each connection's options are derived from that prepared material in the loop itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from pathlib import Path
+
+import asyncssh
+from asyncssh.config import SSHClientConfig
+
+from . import keys as keys_module
+
+_KEYS: dict[tuple, object] = {}
+_KEYS_LOCK = threading.Lock()
+key_loads = 0  # how many key files were read in this process (figures and tests)
+
+
+def _load_key_file(path: Path):
+    """The private key in ``path``, read once per process (None when it cannot be used)."""
+    global key_loads
+    try:
+        stat = path.stat()
+        stamp = (str(path), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        stamp = (str(path), None, None)
+    with _KEYS_LOCK:
+        if stamp in _KEYS:
+            return _KEYS[stamp]
+        key_loads += 1
+        key = keys_module.import_private_key(path) if stamp[1] is not None else None
+        _KEYS[stamp] = key
+        return key
+
+
+def key_identity(key) -> str:
+    """A stable name for a key given as a file or as a loaded key (never ``id()``)."""
+    if isinstance(key, (str, os.PathLike)):
+        return str(Path(key).expanduser())
+    public = getattr(key, "public_data", None)
+    if public is None and hasattr(key, "get_public_key"):
+        public = key.get_public_key().public_data
+    return public.hex() if isinstance(public, bytes) else repr(key)
+
+
+def client_keys(keys, host_config: SSHClientConfig) -> list:
+    """The keys to offer: ``keys`` as given, else IdentityFile from the config then ~/.ssh/id_*."""
+    if keys is not None:
+        given = [keys] if isinstance(keys, (str, os.PathLike)) else list(keys)
+        loaded = [_load_key_file(Path(k).expanduser()) if isinstance(k, (str, os.PathLike)) else k
+                  for k in given]
+        return [key for key in loaded if key is not None]
+    files = [Path(str(name)).expanduser() for name in host_config.get("IdentityFile", ()) or ()]
+    files += [path for path in keys_module.default_key_files() if path not in files]
+    loaded = [_load_key_file(path) for path in files if path.is_file()]
+    return [key for key in loaded if key is not None]
+
+
+def connection_options(*, host: str, port: int, username: str, host_config: SSHClientConfig,
+                       keys, explicit_keys: bool, known_hosts, client_factory, tunnel,
+                       timeout: float, keepalive_interval: float,
+                       keepalive_count_max: int) -> asyncssh.SSHClientConnectionOptions:
+    """Options for one connection, derived in the event loop from material prepared once.
+
+    ``keys`` are loaded keys; ``explicit_keys`` means no agent is asked (as with ``-k``).
+    """
+    agent = () if not explicit_keys and os.environ.get("SSH_AUTH_SOCK") else None
+    kwargs = dict(
+        last_config=host_config, config=None, host=host, port=port, username=username,
+        tunnel=tunnel or (), client_factory=client_factory, known_hosts=known_hosts,
+        client_keys=list(keys) if keys else None, agent_path=agent, agent_identities=None,
+        x509_trusted_certs=None, x509_trusted_cert_paths=None,
+        connect_timeout=timeout, login_timeout=timeout,
+        keepalive_interval=keepalive_interval, keepalive_count_max=keepalive_count_max)
+    if agent is not None and not keys:
+        kwargs["client_keys"] = []  # the agent's keys (asyncssh would drop the agent for None)
+    options = object.__new__(asyncssh.SSHClientConnectionOptions)
+    # what Options.__init__ does, with our prepared config as the "last" one (no file read)
+    options.kwargs = kwargs
+    options.prepare(**kwargs)
+    return options
+
+
+async def open_connection(options: asyncssh.SSHClientConnectionOptions) -> asyncssh.SSHClientConnection:
+    """asyncssh.connect with prepared options: no executor thread, no file read."""
+    loop = asyncio.get_running_loop()
+    opener = getattr(asyncssh.connection, "_connect", None)
+    if opener is None:  # another asyncssh: the public path (an executor thread per connection)
+        return await asyncssh.connect(options.host, options.port, options=options, config=None)
+
+    def factory():
+        return asyncssh.SSHClientConnection(loop, options, wait="auth")
+
+    return await asyncio.wait_for(
+        opener(options, None, loop, 0, None, factory, "Opening SSH connection to"),
+        timeout=options.connect_timeout)
