@@ -88,6 +88,7 @@ def main(argv=None) -> int:
     if raw_path.exists():  # a run of only some families keeps the others' figures
         previous = json.loads(raw_path.read_text())
         data["runs"] = [r for r in previous.get("runs", []) if r["scenario"] not in _scenarios(args.only)]
+        data["started"] = previous.get("started", data["started"])
 
     def save():
         raw_path.write_text(json.dumps(data, indent=1))
