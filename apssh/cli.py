@@ -15,7 +15,6 @@ from pathlib import Path
 
 import asyncssh
 
-from . import eventloop
 from .commands import Pull, Push, Run, RunScript, RunString
 from .formatters import ColonFormatter, Formatter, RawFormatter, SubdirFormatter, TerminalFormatter, TimeColonFormatter
 from .keys import default_key_files, load_agent_keys
@@ -271,7 +270,7 @@ class _FanOut:
             return EXIT_FAILED
         outdir = self.output_directory(args)
         formatter = self.formatter(args, outdir)
-        outcomes = eventloop.run(self.run_all(targets, args, formatter))
+        outcomes = asyncio.run(self.run_all(targets, args, formatter))
         if args.mark and outdir is not None:
             self.write_marks(outdir, outcomes)
         print(self.summary(outcomes), file=sys.stderr)
