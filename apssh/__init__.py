@@ -3,6 +3,8 @@
 Everything a scenario needs is importable from here: ``from apssh import SshNode, SshJob, Run``.
 """
 
+import importlib
+
 from .commands import Pull, Push, Run, RunScript, RunString
 from .deferred import Capture, Deferred, Variables
 from .formatters import (
@@ -18,20 +20,33 @@ from .formatters import (
 )
 from .keys import import_private_key, load_agent_keys, load_private_keys
 from .nodes import LocalNode, SshNode
-from .scenario import Scenario, load_scenario
-from .service import Service
 from .sshjob import CommandFailedError, SshJob
 from .sshproxy import HostKeyError, SshConnectError, SshProxy
-from .topology import (
-                         close_ssh_in_scheduler,
-                         co_close_ssh_in_scheduler,
-                         topology_as_dotfile,
-                         topology_as_pngfile,
-                         topology_dot,
-                         topology_graph,
-)
 from .version import __version__
-from .yaml_loader import ScenarioError, YamlLoader
+
+# imported on first use: the apssh command needs none of them (YAML, graphviz, services)
+_LAZY = {
+    "Scenario": ".scenario", "load_scenario": ".scenario",
+    "Service": ".service",
+    "close_ssh_in_scheduler": ".topology", "co_close_ssh_in_scheduler": ".topology",
+    "topology_as_dotfile": ".topology", "topology_as_pngfile": ".topology", "topology_dot": ".topology",
+    "topology_graph": ".topology",
+    "ScenarioError": ".yaml_loader", "YamlLoader": ".yaml_loader",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "Pull", "Push", "Run", "RunScript", "RunString",

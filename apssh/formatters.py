@@ -80,9 +80,23 @@ class _CompiledFormat:
     def apply(self, lines: Iterable[str], hostname: str, username: str | None) -> str:
         """All lines formatted and concatenated, each ending with one newline."""
         segments = self.segments(hostname, username)
+        lines = [line if line.endswith("\n") else line + "\n" for line in lines]
+        if not lines:
+            return ""
+        if len(segments) == 1:  # no line placeholder: the format alone, once per line
+            text = segments[0] if segments[0].endswith("\n") else segments[0] + "\n"
+            return text * len(lines)
+        if len(segments) == 3:  # the usual case, one line placeholder: no per-line loop in Python
+            before, placeholder, after = segments
+            if placeholder != "{line}" and not after:  # @line@ or {linenl} last: "host:line\n"
+                return before + before.join(lines) if before else "".join(lines)
+            if placeholder == "{line}":
+                formatted = [before + line[:-1] + after for line in lines]
+            else:
+                formatted = [before + line + after for line in lines]
+            return "".join([text if text.endswith("\n") else text + "\n" for text in formatted])
         out = []
-        for line in lines:
-            with_nl = line if line.endswith("\n") else line + "\n"
+        for with_nl in lines:
             bare = with_nl[:-1]
             parts = []
             for index, segment in enumerate(segments):

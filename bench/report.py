@@ -79,15 +79,15 @@ def output_table(runs) -> list[str]:
         if not table:
             continue
         lines += [f"#### output: 2 million lines in all (`seq`), {title}", "",
-                  "| hosts | tool | wall s | lines/s | client CPU s | CPU s per million lines | peak RSS MB | failures |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| hosts | tool | wall s | lines/s | client CPU s | CPU s per million lines | peak RSS MB | failures | runs |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for (param, tool), rs in sorted(table.items(), key=lambda kv: (_sort_param(kv[0][0]), kv[0][1])):
             m = medians(rs)
             total = m.get("lines") or 0
             rate = total / m["wall"] if m["wall"] else None
             per_million = m["cpu"] / (total / 1e6) if total else None
             lines.append(f"| {param} | {tool} | {_fmt(m['wall'])} | {_fmt(rate)} | {_fmt(m['cpu'])} | "
-                         f"{_fmt(per_million)} | {_fmt(m['maxrss_mb'], 0)} | {m['failures']} |")
+                         f"{_fmt(per_million)} | {_fmt(m['maxrss_mb'], 0)} | {m['failures']} | {m['n']} |")
         lines.append("")
     return lines
 
@@ -100,13 +100,13 @@ def transfer_table(runs) -> list[str]:
             continue
         if not lines:
             lines += ["#### transfer: one file, one host", "",
-                      "| direction | size | tool | wall s | MB/s | client CPU s | peak RSS MB | failures |",
-                      "|---|---|---|---|---|---|---|---|"]
+                      "| direction | size | tool | wall s | MB/s | client CPU s | peak RSS MB | failures | runs |",
+                      "|---|---|---|---|---|---|---|---|---|"]
         for (param, tool), rs in sorted(table.items()):
             m = medians(rs)
             size = m.get("megabytes") or 0
             lines.append(f"| {scenario} | {param} | {tool} | {_fmt(m['wall'])} | {_fmt(size / m['wall'] if m['wall'] else None, 1)} | "
-                         f"{_fmt(m['cpu'])} | {_fmt(m['maxrss_mb'], 0)} | {m['failures']} |")
+                         f"{_fmt(m['cpu'])} | {_fmt(m['maxrss_mb'], 0)} | {m['failures']} | {m['n']} |")
     return lines + ([""] if lines else [])
 
 
@@ -115,14 +115,15 @@ def library_table(runs) -> list[str]:
     if not table:
         return []
     lines = ["#### library: SshJobs over nodes behind one gateway", "",
-             "| jobs / nodes | tool | wall s | jobs/s | client CPU s | CPU ms per job | connections (sshd side) | peak RSS MB | failures |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| jobs / nodes | tool | wall s | jobs/s | client CPU s | CPU ms per job | connections (sshd side) "
+             "| peak RSS MB | failures | runs |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for (param, tool), rs in sorted(table.items()):
         m = medians(rs)
         jobs = int(param.split()[0])
         lines.append(f"| {param} | {tool} | {_fmt(m['wall'])} | {_fmt(jobs / m['wall'] if m['wall'] else None, 1)} | "
                      f"{_fmt(m['cpu'])} | {_fmt(1000 * m['cpu'] / jobs, 1)} | {_fmt(m.get('connections'), 0)} | "
-                     f"{_fmt(m['maxrss_mb'], 0)} | {m['failures']} |")
+                     f"{_fmt(m['maxrss_mb'], 0)} | {m['failures']} | {m['n']} |")
     return lines + [""]
 
 
@@ -164,6 +165,8 @@ def targets(runs) -> list[str]:
         if ours is None:
             continue
         peers = {tool: m for (p, tool), m in host.items() if p == str(size) and not tool.startswith("apssh-tui")}
+        # a peer that lost hosts is not "faster": compare with the peers that reached them all
+        peers = {tool: m for tool, m in peers.items() if not m["failures"]} or peers
         if peers and size >= 250:
             fastest_tool, fastest = min(peers.items(), key=lambda kv: kv[1]["wall"])
             ratio = ours["wall"] / fastest["wall"]
@@ -217,8 +220,10 @@ def render(data: dict) -> str:
             f"load average at start {machine['load']}" + (f", at end {machine['load at end']}" if "load at end" in machine else "")
             + ". " + SHARED_NOTE, "",
             "Versions: " + "; ".join(f"{k} {v}" for k, v in data["versions"].items()) + ".", "",
-            f"Medians of {data['rounds']} rounds, tools alternated (rotated order each round); client CPU = user + "
-            "system of the tool's whole process tree; peak RSS = largest single process.", ""]
+            "Medians of the rounds run (column runs; a run slower than 60-90 s is not repeated), tools alternated "
+            "(rotated order each round); client CPU = user + system of the tool's whole process tree; peak RSS = "
+            "largest single process; failures = worst round (to /dev/null, every host when the exit status is not 0).",
+            ""]
     runs = data["runs"]
     body = (targets(runs) + hostname_table(runs) + output_table(runs) + transfer_table(runs)
             + library_table(runs) + tui_table(runs) + profile_section(runs))

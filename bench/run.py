@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -34,6 +35,7 @@ from hosts import BenchHosts  # noqa: E402
 from tools import ensure_peers, machine, versions  # noqa: E402
 
 FAMILIES = ["hostname", "output", "transfer", "library", "tui", "profile"]
+MODULES = {"library": "bench_fanout"}
 
 
 def default_label() -> str:
@@ -69,7 +71,13 @@ def options(argv=None) -> argparse.Namespace:
     return args
 
 
+def _terminate(signum, frame):
+    # a SIGTERM (kill PID) unwinds like Ctrl-C, so that the bench hosts are stopped
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv=None) -> int:
+    signal.signal(signal.SIGTERM, _terminate)
     args = options(argv)
     ensure_peers()
     raw_path = BENCH / "results" / f"{args.label.replace('/', '_')}.json"
@@ -80,6 +88,7 @@ def main(argv=None) -> int:
     if raw_path.exists():  # a run of only some families keeps the others' figures
         previous = json.loads(raw_path.read_text())
         data["runs"] = [r for r in previous.get("runs", []) if r["scenario"] not in _scenarios(args.only)]
+        data["started"] = previous.get("started", data["started"])
 
     def save():
         raw_path.write_text(json.dumps(data, indent=1))
@@ -98,7 +107,7 @@ def main(argv=None) -> int:
     log(f"label {args.label}: {needed} hosts, families {args.only}, sizes {args.sizes}, rounds {args.rounds}")
     with BenchHosts(needed) as bed:
         for family in args.only:
-            module = __import__(f"bench_{family}")
+            module = __import__(MODULES.get(family, f"bench_{family}"))
             runs = module.run_family(bed, args, log=log)
             data["runs"] += [r.as_dict() for r in runs]
             save()

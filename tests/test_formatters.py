@@ -8,6 +8,8 @@ import time
 import pytest
 from asynciojobs import Scheduler
 from helpers import known_node, run_jobs
+from hypothesis import given
+from hypothesis import strategies as st
 
 from apssh import (
     CaptureFormatter,
@@ -127,6 +129,39 @@ def test_format_lines_strftime_codes():
 def test_format_lines_keeps_braces_and_at_signs_in_lines():
     """Placeholders inside the remote line itself are not expanded."""
     assert Formatter("@host@:@line@").format_lines(["@host@ {host} %H\n"], "h") == "h:@host@ {host} %H\n"
+
+
+# ---------------------------------------------------------------- format_lines on any input
+_PIECES = st.sampled_from(["@line@", "{line}", "{linenl}", "@host@", "{host}", "@user@", "{nl}", ":", " ", "x",
+                           "\n", "{", "@"])
+_LINES = st.lists(st.lists(st.sampled_from(["a", "b", "\n", "\r", "{line}", "@host@", "é"]), max_size=6).map("".join),
+                  max_size=6)
+
+
+def _rendered(custom_format: str, line: str, host: str, user: str) -> str:
+    """The documented meaning of a format, for one line (placeholders replaced in one pass)."""
+    with_nl = line if line.endswith("\n") else line + "\n"
+    values = {"@line@": with_nl, "{linenl}": with_nl, "{line}": with_nl[:-1], "@host@": host, "{fqdn}": host,
+              "{host}": host.split(".")[0], "@user@": user, "{user}": user, "{nl}": "\n"}
+    text = re.sub("|".join(map(re.escape, values)), lambda match: values[match.group()], custom_format)
+    return text if text.endswith("\n") else text + "\n"
+
+
+@given(lines=_LINES, pieces=st.lists(_PIECES, max_size=6))
+def test_format_lines_renders_each_line_as_documented(lines, pieces):
+    """A batch renders as each of its lines rendered alone by the placeholders' definition."""
+    custom_format = "".join(pieces)
+    expected = "".join(_rendered(custom_format, line, "fit01.example.org", "bob") for line in lines)
+    assert Formatter(custom_format).format_lines(lines, "fit01.example.org", "bob") == expected
+
+
+@given(lines=_LINES, prefix=st.text(alphabet="ab:{}% ", max_size=4))
+def test_format_lines_prefix_then_line(lines, prefix):
+    """With the line placeholder last, each line is the prefix then the line with its newline."""
+    formatter = Formatter(prefix.replace("%", "") + "@host@:@line@")
+    expected = "".join(prefix.replace("%", "") + "h:" + (line if line.endswith("\n") else line + "\n")
+                       for line in lines)
+    assert formatter.format_lines(lines, "h") == expected
 
 
 # ---------------------------------------------------------------- aliases
