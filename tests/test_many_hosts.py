@@ -63,7 +63,8 @@ def test_every_host_answers_through_the_command_with_one_connection_each(testbed
 
     assert status == 0
     lines = capsys.readouterr().out.splitlines()
-    assert sorted(line.split(":", 1)[1] for line in lines) == sorted(f"answer {a}" for a in ADDRESSES)
+    # the prefix keeps the port (not 22), and each host answers with its own address
+    assert sorted(lines) == sorted(f"{address}:{port}:answer {address}" for address, port, _ in many_hosts)
     after = accepted(testbed, many_hosts)
     assert {address: after[address] - before[address] for address in after} == dict.fromkeys(ADDRESSES, 1)
     assert len((private_home / ".ssh" / "known_hosts").read_text().splitlines()) == HOSTS
