@@ -94,7 +94,8 @@ FIRST_RUN = {"probe-node1": "done", "probe-node2": "done", "probe-node3": "done"
 # ---------------------------------------------------------------- running from the keyboard
 def test_start_key_runs_the_scenario_and_the_table_follows(testbed, arun, tmp_path):
     """'s' starts the run: the table shows jobs running, then their final states, and the summary counts."""
-    app = ApsshTui(tui_session(testbed, tmp_path))
+    hold = tmp_path / "hold"  # the probes wait for it: the run cannot end before the table is read
+    app = ApsshTui(tui_session(testbed, tmp_path, hold=hold))
     seen_running = []
 
     async def body(pilot):
@@ -102,6 +103,7 @@ def test_start_key_runs_the_scenario_and_the_table_follows(testbed, arun, tmp_pa
         await pilot.press("s")
         assert await until(lambda: "running" in table_states(app).values(), pilot=pilot)
         seen_running.extend(key for key, state in table_states(app).items() if state == "running")
+        hold.touch()
         assert await run_finished(pilot)
 
     drive(arun, app, body)

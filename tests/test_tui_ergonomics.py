@@ -247,14 +247,18 @@ def test_80x24_keeps_the_table_columns_and_the_main_keys(testbed, arun, tmp_path
     seen = {}
 
     async def body(pilot):
-        await pilot.pause(0.5)
+        footer = app.query_one("Footer")
+
+        def footer_keys() -> set[str]:
+            return {item.key_display for item in footer.query("FooterKey")
+                    if item.region.right <= app.size.width and item.region.width > 0}
+
+        await until(lambda: footer_keys(), pilot=pilot)  # the footer lays out its keys after the first frame
         seen["details shown"] = app.details.display
         table = app.jobs_table
         seen["columns"] = [(str(column.label), column.get_render_width(table)) for column in table.ordered_columns]
         seen["table width"] = table.size.width
-        footer = app.query_one("Footer")
-        seen["footer keys"] = {item.key_display for item in footer.query("FooterKey")
-                               if item.region.right <= app.size.width and item.region.width > 0}
+        seen["footer keys"] = footer_keys()
 
     drive(arun, app, body, size=(80, 24))
 

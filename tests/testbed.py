@@ -284,7 +284,12 @@ class Testbed:
     def stop_server(self, host: Host) -> None:
         """Stop an extra server started by :meth:`start_server`, with its sessions."""
         if host.process is not None:
-            children = [psutil.Process(pid) for pid in self.sshd_pids(host) - {host.pid}]
+            children = []
+            for pid in self.sshd_pids(host) - {host.pid}:
+                try:
+                    children.append(psutil.Process(pid))
+                except psutil.NoSuchProcess:  # a session that ended since it was listed
+                    pass
             host.process.terminate()
             try:
                 host.process.wait(timeout=3)

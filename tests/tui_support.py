@@ -51,9 +51,13 @@ def definitions(variables: dict) -> list[str]:
     return argv
 
 
-def tui_session(testbed, tmp_path: Path, record_base: Path | None = None) -> Session:
-    """A Session of tests/scenarios/tui.yaml.j2 on the testbed ('check' fails until tmp_path/flag exists)."""
-    scenario = load_scenario(TUI_SCENARIO, scenario_variables(testbed, tmp_path / "flag"))
+def tui_session(testbed, tmp_path: Path, record_base: Path | None = None, hold: Path | None = None) -> Session:
+    """A Session of tests/scenarios/tui.yaml.j2 on the testbed ('check' fails until tmp_path/flag exists;
+    with ``hold``, the probes wait until that file exists)."""
+    variables = scenario_variables(testbed, tmp_path / "flag")
+    if hold is not None:
+        variables["hold"] = str(hold)
+    scenario = load_scenario(TUI_SCENARIO, variables)
     return Session(scenario, record_base=record_base)
 
 
