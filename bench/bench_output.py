@@ -26,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from testbed import Testbed  # noqa: E402
-
 from tools import APSSH027, OPENSSH, OURS, Run, fanout_argv  # noqa: E402
 from tools import measure as measure_run  # noqa: E402
 

@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - Markdown table rows and headers read best each on one line
 """Medians of a bench run as Markdown, written into bench/RESULTS.md between markers.
 
 Only the block of the run's label changes; everything else in RESULTS.md (hand-written
