@@ -276,7 +276,8 @@ def test_jobs_table_highlights_upstream_and_downstream_and_says_what_a_job_waits
     'report' says it waits for it."""
     from apssh_tui.widgets.jobs import RELATED_STYLES
 
-    app = ApsshTui(tui_session(testbed, tmp_path))
+    hold_check = tmp_path / "hold-check"  # 'check' runs until the test has read the table
+    app = ApsshTui(tui_session(testbed, tmp_path, hold_check=hold_check))
     seen = {}
 
     def styles():
@@ -285,13 +286,14 @@ def test_jobs_table_highlights_upstream_and_downstream_and_says_what_a_job_waits
 
     async def body(pilot):
         app.jobs_table.select("check")
-        await pilot.pause(0.25)
+        await until(lambda: styles()["check"] == "" and styles()["probe-node1"] != "", pilot=pilot)
         seen["styles"] = styles()
         await pilot.press("s")
         assert await until(lambda: app.session.model["report"].state.value == "waiting"
                            and str(app.jobs_table.get_cell("report", "requires")).startswith("waits for"),
                            pilot=pilot)
         seen["waiting"] = str(app.jobs_table.get_cell("report", "requires"))
+        hold_check.touch()
         assert await until(lambda: app.last_result is not None and not app.session.runner.running, pilot=pilot)
 
     drive(arun, app, body)

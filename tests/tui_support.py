@@ -51,12 +51,15 @@ def definitions(variables: dict) -> list[str]:
     return argv
 
 
-def tui_session(testbed, tmp_path: Path, record_base: Path | None = None, hold: Path | None = None) -> Session:
+def tui_session(testbed, tmp_path: Path, record_base: Path | None = None, hold: Path | None = None,
+                hold_check: Path | None = None) -> Session:
     """A Session of tests/scenarios/tui.yaml.j2 on the testbed ('check' fails until tmp_path/flag exists;
-    with ``hold``, the probes wait until that file exists)."""
+    with ``hold`` the probes, with ``hold_check`` the check, wait until that file exists)."""
     variables = scenario_variables(testbed, tmp_path / "flag")
     if hold is not None:
         variables["hold"] = str(hold)
+    if hold_check is not None:
+        variables["hold_check"] = str(hold_check)
     scenario = load_scenario(TUI_SCENARIO, variables)
     return Session(scenario, record_base=record_base)
 
