@@ -280,7 +280,6 @@ KbdInteractiveAuthentication no
 UsePAM no
 UseDNS no
 MaxStartups 1000:30:2000
-MaxSessions 100
 """)
         return [f"--bind-ro={self.host_key_path}:{HOST_KEY}",
                 f"--bind-ro={keys}:/root/.ssh/authorized_keys",
