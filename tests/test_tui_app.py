@@ -16,7 +16,7 @@ from pathlib import Path
 from asynciojobs import AbstractJob, Scheduler
 from testbed import wait_for
 from textual.widgets import TabbedContent
-from tui_support import node, session_of, tui_session, until
+from tui_support import drive, node, session_of, tui_session, until
 
 from apssh.service import Service
 from apssh.sshjob import SshJob
@@ -26,22 +26,12 @@ from apssh_tui.core.states import JobState
 from apssh_tui.widgets.confirm import ConfirmScreen
 from apssh_tui.widgets.help import HelpScreen
 
-SIZE = (140, 40)
 SNAPSHOT_SIZE = (120, 36)
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 UPDATE_SNAPSHOTS = os.environ.get("APSSH_UPDATE_SNAPSHOTS") == "1"
 
 # asynciojobs reads sys.stdout.encoding, which Textual's stdout lacks: ask before any app runs
 AbstractJob._detect_support_for_unicode()
-
-
-def drive(arun, app: ApsshTui, body, size=SIZE) -> ApsshTui:
-    """Run ``app`` headless at ``size`` and ``await body(pilot)`` inside it; returns the app."""
-    async def main():
-        async with app.run_test(size=size) as pilot:
-            await body(pilot)
-    arun(main(), timeout=90)
-    return app
 
 
 async def run_finished(pilot) -> bool:

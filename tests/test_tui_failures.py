@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from asynciojobs import AbstractJob, Scheduler
 from helpers import free_port
-from tui_support import node, session_of, until
+from tui_support import drive, node, session_of, until
 
 from apssh.sshjob import SshJob
 from apssh_tui.app import ApsshTui
@@ -15,17 +15,8 @@ from apssh_tui.core.states import JobState
 
 AbstractJob._detect_support_for_unicode()  # before any app: Textual's stdout has no encoding
 
-SIZE = (140, 40)
 NOT_MOUNTED = 'if [ "$APSSH_TESTBED_HOST" = node2 ] || [ "$APSSH_TESTBED_HOST" = node4 ]; then ' \
               'echo "checking /data"; echo "/data not mounted" >&2; exit 2; fi; echo ok'
-
-
-def drive(arun, app, body, size=SIZE):
-    async def main():
-        async with app.run_test(size=size) as pilot:
-            await body(pilot)
-    arun(main(), timeout=120)
-    return app
 
 
 async def run_to_end(pilot) -> None:

@@ -7,22 +7,13 @@ on three nodes behind a gateway, a non-critical 'check' that fails, a 'report' a
 from __future__ import annotations
 
 from asynciojobs import AbstractJob, Scheduler
-from tui_support import node, session_of, tui_session, until
+from tui_support import SIZE, drive, node, session_of, tui_session, until
 
 from apssh.sshjob import SshJob
 from apssh_tui.app import ApsshTui
 
 AbstractJob._detect_support_for_unicode()  # before any app: Textual's stdout has no encoding
 
-SIZE = (140, 40)
-
-
-def drive(arun, app, body, size=SIZE):
-    async def main():
-        async with app.run_test(size=size) as pilot:
-            await body(pilot)
-    arun(main(), timeout=90)
-    return app
 
 
 async def open_graph(pilot) -> None:

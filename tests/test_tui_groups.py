@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from asynciojobs import AbstractJob, Scheduler
-from tui_support import node, session_of, until
+from tui_support import drive, node, session_of, until
 
 from apssh.sshjob import SshJob
 from apssh_tui.app import ApsshTui
@@ -37,13 +37,6 @@ def write_run(base: Path) -> Path:
     (base / "run").mkdir()
     (base / "run" / "run.json").write_text(json.dumps(run))
     return base / "run"
-
-
-def drive(arun, app, body):
-    async def main():
-        async with app.run_test(size=(140, 40)) as pilot:
-            await body(pilot)
-    arun(main(), timeout=90)
 
 
 def test_sibling_groups_gather_same_layer_and_label(tmp_path):

@@ -64,6 +64,19 @@ def tui_session(testbed, tmp_path: Path, record_base: Path | None = None, hold: 
     return Session(scenario, record_base=record_base)
 
 
+#: the terminal size of the TUI tests and snapshots
+SIZE = (140, 40)
+
+
+def drive(arun, app, body, size=SIZE, timeout: float = 120):
+    """Run ``app`` headless at ``size`` and ``await body(pilot)`` inside it; returns the app."""
+    async def main():
+        async with app.run_test(size=size) as pilot:
+            await body(pilot)
+    arun(main(), timeout=timeout)
+    return app
+
+
 async def until(predicate: Callable[[], bool], timeout: float = 15.0, pilot=None) -> bool:
     """Wait (letting the loop, or the app through ``pilot``, run) until ``predicate()`` is true."""
     deadline = time.monotonic() + timeout

@@ -2,7 +2,33 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from testbed import Testbed
+
+VENV_BIN = Path(sys.executable).parent
+#: how long a command under test may take before it is taken for hung (a bound, not a timing check)
+HANG_BOUND = 120
+
+
+def start_tool(testbed: Testbed, tool: str, *argv: str, cwd: Path) -> subprocess.Popen:
+    """The installed ``tool`` started with ``argv`` in its own process group, output captured."""
+    env = {**os.environ, "HOME": str(testbed.home)}
+    return subprocess.Popen([str(VENV_BIN / tool), *argv], cwd=cwd, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def finish(process: subprocess.Popen) -> tuple[str, str]:
+    """The output of ``process`` once it ended; killed (and the test failed) if it hangs."""
+    try:
+        return process.communicate(timeout=HANG_BOUND)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
 
 
 def hp(testbed: Testbed, name: str) -> str:

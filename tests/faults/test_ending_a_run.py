@@ -10,27 +10,19 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from testbed import wait_for
 
-from .support import hp
+from .support import HANG_BOUND, finish, hp
+from .support import start_tool as command
 
 VENV_BIN = Path(sys.executable).parent
 # a run that ends on its own never takes this long: reaching it means the command hung
-HANG_BOUND = 120
 # long enough for a fast host to connect and finish on a loaded machine
 RUN_TIMEOUT = "20"
-
-
-def command(testbed, tool: str, *argv: str, cwd: Path) -> subprocess.Popen:
-    """The installed ``tool`` started with ``argv`` in its own process group, output captured."""
-    env = {**os.environ, "HOME": str(testbed.home)}
-    return subprocess.Popen([str(VENV_BIN / tool), *argv], cwd=cwd, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
 
 
 def test_timeout_stops_hung_hosts_and_reports_them(testbed, tmp_path, hygiene):
@@ -87,16 +79,6 @@ def test_signal_kills_remote_commands_and_writes_summary_and_marks(testbed, tmp_
         assert (outdir / "1failed" / target).read_text() == f"interrupted by {signame}\n"
         assert (outdir / target).read_text() == "started\n"
     assert wait_for(lambda: not testbed.remote_processes(hygiene.token), timeout=HANG_BOUND)
-
-
-def finish(process: subprocess.Popen) -> tuple[str, str]:
-    """The output of ``process`` once it ended; killed (and the test failed) if it hangs."""
-    try:
-        return process.communicate(timeout=HANG_BOUND)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.communicate()
-        raise
 
 
 @pytest.mark.parametrize("tool", ["appush", "appull"])

@@ -9,10 +9,7 @@ missing -k file is a usage error (exit 2).
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -21,25 +18,8 @@ from testbed import wait_for
 
 from apssh.apssh import Apssh
 
-from .support import hp, session_tree, signal_all
-
-VENV_BIN = Path(sys.executable).parent
-HANG_BOUND = 120
-
-
-def start(testbed, tool: str, *argv: str, cwd: Path) -> subprocess.Popen:
-    env = {**os.environ, "HOME": str(testbed.home)}
-    return subprocess.Popen([str(VENV_BIN / tool), *argv], cwd=cwd, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-
-
-def finish(process: subprocess.Popen) -> tuple[str, str]:
-    try:
-        return process.communicate(timeout=HANG_BOUND)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.communicate()
-        raise
+from .support import HANG_BOUND, finish, hp, session_tree, signal_all
+from .support import start_tool as start
 
 
 def wait_started(testbed, outdir: Path, target: str, token: str) -> None:
