@@ -15,7 +15,7 @@ import signal as signal_module
 
 import asyncssh
 
-from ._lines import LineSplitter
+from ._lines import LineSplitter, block_lines
 from .formatters import STDERR, STDOUT, Formatter
 
 # how long a remote command gets between TERM and KILL when it is aborted
@@ -62,26 +62,33 @@ class CommandSession(asyncssh.SSHClientSession):
         self._formatter = formatter
         self._stdout_sink = stdout_sink
         self._raw = bool(getattr(formatter, "receives_bytes", False))
+        # the formatter may take whole blocks of lines as bytes (see Formatter.write_block)
+        self._blocks = type(formatter).write_block is not Formatter.write_block
         self._splitters = {STDOUT: LineSplitter(), STDERR: LineSplitter()}
         self.lost: Exception | None = None
 
-    def _dispatch(self, lines: list[str], datatype) -> None:
-        if not lines:
+    def _dispatch(self, block: bytes, datatype) -> None:
+        if not block:
             return
-        if datatype == STDOUT and self._stdout_sink is not None:
-            self._stdout_sink.extend(lines)
+        sink = self._stdout_sink if datatype == STDOUT else None
+        if sink is None and self._blocks and self._formatter.write_block(
+                block, datatype, self._hostname, self._username):
+            return
+        lines = block_lines(block)
+        if sink is not None:
+            sink.extend(lines)
         self._formatter.lines(lines, datatype, self._hostname, self._username)
 
     def data_received(self, data, datatype) -> None:
         datatype = STDERR if datatype == STDERR else STDOUT
         if self._raw:
             self._formatter.bytes_received(data, datatype, self._hostname, self._username)
-        self._dispatch(self._splitters[datatype].feed(data), datatype)
+        self._dispatch(self._splitters[datatype].feed_block(data), datatype)
 
     def flush(self) -> None:
         """Deliver the last partial lines of both streams."""
         for datatype, splitter in self._splitters.items():
-            self._dispatch(splitter.flush(), datatype)
+            self._dispatch(splitter.flush_block(), datatype)
 
     def connection_lost(self, exc) -> None:
         self.lost = exc

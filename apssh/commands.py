@@ -12,9 +12,8 @@ import tempfile
 from pathlib import Path
 
 import asyncssh
-import jinja2
 
-from .deferred import Capture, Deferred, StrLikeMixin, render
+from .deferred import Capture, Deferred, StrLikeMixin, is_undefined_error, render
 from .formatters import formatter_for
 
 # remote directory (relative to the login's home) where scripts are copied before they run
@@ -151,8 +150,10 @@ class _StrLikeCommand(StrLikeMixin):
     def __str__(self) -> str:
         try:
             return self.render()
-        except jinja2.UndefinedError:
-            return self._template_text()
+        except Exception as exc:
+            if is_undefined_error(exc):
+                return self._template_text()
+            raise
 
     def dup_from_string(self, new_template):
         raise TypeError(f"{type(self).__name__} cannot be concatenated; build a new command from parts, "

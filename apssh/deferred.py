@@ -14,9 +14,8 @@ a value you wrote yourself, e.g. a ``-D`` variable holding a whole command line.
 from __future__ import annotations
 
 import shlex
+import sys
 from typing import Any
-
-import jinja2
 
 
 def quote(value: Any) -> str:
@@ -27,9 +26,33 @@ def quote(value: Any) -> str:
 #: filters added to every template environment of apssh (Deferred and YAML scenarios)
 TEMPLATE_FILTERS = {"quote": quote}
 
-# StrictUndefined: a typo in a template must fail loudly, not run an empty command
-_JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
-_JINJA.filters.update(TEMPLATE_FILTERS)
+_JINJA = None
+
+
+def _jinja():
+    """The template environment, made at the first Deferred (Jinja2 is imported only then: the
+    plain ``apssh`` command does not pay for it)."""
+    global _JINJA
+    if _JINJA is None:
+        import jinja2  # noqa: PLC0415
+
+        # StrictUndefined: a typo in a template must fail loudly, not run an empty command
+        _JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+        _JINJA.filters.update(TEMPLATE_FILTERS)
+    return _JINJA
+
+
+def template_errors() -> tuple[type[Exception], ...]:
+    """Jinja2's TemplateError when Jinja2 is loaded, else nothing (no template was made, so no
+    template can fail): for ``except (..., *template_errors())``."""
+    jinja2 = sys.modules.get("jinja2")
+    return (jinja2.TemplateError,) if jinja2 is not None else ()
+
+
+def is_undefined_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is Jinja2's UndefinedError (a variable not captured yet)."""
+    jinja2 = sys.modules.get("jinja2")
+    return jinja2 is not None and isinstance(exc, jinja2.UndefinedError)
 
 
 class Variables(dict):
@@ -115,9 +138,10 @@ class Deferred(StrLikeMixin):
             raise TypeError(f"Deferred template must be a str, got {type(template).__name__}")
         self.template = template
         self.variables = variables
+        environment = _jinja()
         try:
-            self._compiled = _JINJA.from_string(template)
-        except jinja2.TemplateSyntaxError as exc:
+            self._compiled = environment.from_string(template)
+        except sys.modules["jinja2"].TemplateSyntaxError as exc:
             raise ValueError(f"Deferred template {template!r}: {exc.message}") from exc
 
     def _template_text(self) -> str:

@@ -77,6 +77,14 @@ class _CompiledFormat:
                 .replace("@user@", user).replace("{user}", user).replace("{nl}", "\n"))
         return _LINE_PLACEHOLDERS.split(text)
 
+    def prefix(self, hostname: str, username: str | None) -> str | None:
+        """The text before each line when the format is ``<prefix>@line@`` (or ``{linenl}``
+        last), host, user and time filled in; None for any other format."""
+        segments = self.segments(hostname, username)
+        if len(segments) == 3 and segments[1] != "{line}" and not segments[2]:
+            return segments[0]
+        return None
+
     def apply(self, lines: Iterable[str], hostname: str, username: str | None) -> str:
         """All lines formatted and concatenated, each ending with one newline."""
         segments = self.segments(hostname, username)
@@ -137,6 +145,12 @@ class Formatter:
 
     def line(self, line: str, datatype, hostname: str) -> None:
         """One line; the default does nothing (subclasses decide)."""
+
+    def write_block(self, block: bytes, datatype, hostname: str, username: str | None = None) -> bool:
+        """The fast path: complete lines as one block of valid UTF-8 bytes (each line ends with
+        a newline, but perhaps the last).  Returns True when the block was handled, False to get
+        the same lines through :meth:`lines` instead (the default)."""
+        return False
 
     # -- events
     def event(self, hostname: str, message: str) -> None:
@@ -219,6 +233,31 @@ class TerminalFormatter(VerboseFormatter):
     def line(self, line, datatype, hostname):
         self.lines([line], datatype, hostname)
 
+    def write_block(self, block, datatype, hostname, username=None):
+        """One write per received chunk: the prefix (``host:`` for ``@host@:@line@``) inserted
+        after every newline with ``bytes.replace``, the bytes written to the stream's binary
+        buffer.  Declined (False: lines go through :meth:`lines`) when a subclass overrides
+        :meth:`lines`, when the format puts anything after the line, or when the stream has no
+        UTF-8 binary buffer."""
+        if type(self).lines is not TerminalFormatter.lines:
+            return False
+        stream = sys.stderr if datatype == STDERR else sys.stdout
+        buffer = getattr(stream, "buffer", None)
+        if buffer is None or (getattr(stream, "encoding", None) or "").lower().replace("-", "") != "utf8":
+            return False
+        prefix = self._format.prefix(hostname, username)
+        if prefix is None:
+            return False
+        if not block.endswith(b"\n"):
+            block += b"\n"
+        if prefix:
+            head = prefix.encode("utf-8", "replace")
+            block = head + block[:-1].replace(b"\n", b"\n" + head) + b"\n"
+        stream.flush()  # text written before (announcements) goes out first
+        buffer.write(block)
+        buffer.flush()
+        return True
+
 
 class RawFormatter(TerminalFormatter):
     """Lines printed as they are: ``TerminalFormatter("@line@")``."""
@@ -298,6 +337,10 @@ class SubdirFormatter(Formatter):
 
     def lines(self, lines, datatype, hostname, username=None):
         """Nothing: the same output arrives, undecoded, through :meth:`bytes_received`."""
+
+    def write_block(self, block, datatype, hostname, username=None):
+        """Nothing to do (the bytes arrived through :meth:`bytes_received`): no line is decoded."""
+        return type(self).lines is SubdirFormatter.lines
 
     def announce(self, hostname, message):
         self._append(hostname, f"{time.strftime('%H-%M-%S')} {message}\n".encode())

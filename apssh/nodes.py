@@ -6,7 +6,7 @@ import asyncio
 import os
 import signal
 
-from ._lines import LineSplitter
+from ._lines import LineSplitter, block_lines
 from ._remote import ABORT_GRACE_SECONDS, ExitCode
 from .formatters import COMMAND_FORMATTER, STDERR, STDOUT, ColonFormatter, Formatter
 from .sshproxy import SshProxy
@@ -82,14 +82,18 @@ class LocalNode:
         """Read a process's stdout or stderr in chunks until EOF; hand whole lines to the formatter."""
         formatter = formatter or self.formatter
         splitter = LineSplitter()
+        sink = stdout_sink if datatype == STDOUT else None
         while True:
             chunk = await stream.read(READ_CHUNK)
             if chunk and getattr(formatter, "receives_bytes", False):
                 formatter.bytes_received(chunk, datatype, self.hostname, self.username)
-            lines = splitter.feed(chunk) if chunk else splitter.flush()
-            if lines:
-                if stdout_sink is not None and datatype == STDOUT:
-                    stdout_sink.extend(lines)
+            block = splitter.feed_block(chunk) if chunk else splitter.flush_block()
+            # one write per chunk when the formatter can (see Formatter.write_block), else lines
+            if block and (sink is not None
+                          or not formatter.write_block(block, datatype, self.hostname, self.username)):
+                lines = block_lines(block)
+                if sink is not None:
+                    sink.extend(lines)
                 formatter.lines(lines, datatype, self.hostname, self.username)
             if not chunk:
                 return

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncssh
-import jinja2
 from asynciojobs import AbstractJob
 
 from .commands import AbstractCommand, Run
-from .deferred import StrLikeMixin
+from .deferred import StrLikeMixin, template_errors
 from .formatters import formatter_for
 from .nodes import LocalNode
 from .sshproxy import CURRENT_HOLDER, SshConnectError, SshProxy
@@ -141,7 +140,7 @@ class SshJob(AbstractJob):
                 retcod = await self._run_one(cmd)
             except SshConnectError:
                 raise
-            except (OSError, asyncssh.Error, jinja2.TemplateError, ValueError) as exc:
+            except (OSError, asyncssh.Error, ValueError, *template_errors()) as exc:
                 error = CommandFailedError(f"{self.node.hostname}: command {cmd.label_line()!r}: {exc}",
                                            hostname=self.node.hostname, command=cmd.label_line())
                 error.__cause__ = exc

@@ -12,8 +12,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ClusterShell.NodeSet import NodeSet, NodeSetParseError
-
 #: where relative target files and directories are also looked up
 APSSH_DIR = Path("~/.apssh")
 GATEWAY_ARROWS = ("->", "→")
@@ -123,6 +121,8 @@ def expand_word(word: str) -> list[str]:
     user, at, hostport = last.rpartition("@")
     if hostport.startswith("[") and ":" in hostport.partition("]")[0]:
         return [word]  # [IPv6 address]:port, not a node set
+    from ClusterShell.NodeSet import NodeSet, NodeSetParseError  # noqa: PLC0415 (only for node sets)
+
     try:
         hosts = list(NodeSet(hostport))
     except NodeSetParseError as exc:
@@ -243,6 +243,10 @@ def fold(names) -> str:
     names = list(names)
     if not names:
         return ""
+    if len(names) == 1:
+        return names[0]
+    from ClusterShell.NodeSet import NodeSet, NodeSetParseError  # noqa: PLC0415 (only to fold many)
+
     try:
         return str(NodeSet.fromlist(names))
     except NodeSetParseError:

@@ -13,16 +13,26 @@ and an empty home, so that a command costs no login-script time. Needs root (``u
 
 The servers run with the hard open-file limit as their soft limit (1000 connections need more
 than 1024 descriptors on the server side); clients keep whatever the caller gives them.
+
+Run as a script (root), the module serves hosts for manual work, or compares checkouts:
+
+    python bench/hosts.py serve 250           # 250 hosts until Ctrl-C (profile by hand against them)
+    python bench/hosts.py compare --hosts 250 --code ../main [--repeat 3] [--fresh-home]
+        # `apssh ... hostname` on 250 hosts, this checkout then each --code checkout, alternated:
+        # wall, client CPU, peak RSS, answers (the connection layer's before/after by checkout)
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import pwd
 import resource
 import shutil
 import socket
 import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -278,3 +288,77 @@ def _banner(host: str) -> bool:
             return ok
     except OSError:
         return False
+
+
+# -- command line: serve hosts, or compare checkouts on them
+def _compare_once(bed: BenchHosts, count: int, command: str, code: str | None, fresh_home: bool) -> dict:
+    """One ``apssh -t <count hosts> command`` of this checkout or of ``code``, measured as in make bench."""
+    from tools import measure  # noqa: PLC0415 (tools imports nothing from here)
+
+    env = bed.client_env()
+    home = None
+    if fresh_home:  # the realistic first run: empty known_hosts (accept-new), a usual unused RSA key
+        home = Path(tempfile.mkdtemp(prefix="bench-home-"))
+        (home / ".ssh").mkdir(mode=0o700)
+        shutil.copy(bed.key, home / ".ssh" / "id_ed25519")
+        subprocess.run([SSH_KEYGEN, "-q", "-t", "rsa", "-b", "3072", "-N", "", "-f",
+                        str(home / ".ssh" / "id_rsa")], check=True)
+        env["HOME"] = str(home)
+    if code:
+        env["PYTHONPATH"] = str(Path(code).resolve())
+    argv = [sys.executable, "-c", "import sys; from apssh.cli import apssh_main; sys.argv[0] = 'apssh'; "
+            "apssh_main()", "-l", bed.user, "-t", str(bed.hosts_file(count)), command]
+    out = bed.base / "compare.out"
+    result = measure(argv, env=env, stdout=out, cwd=code or Path(__file__).resolve().parent.parent)
+    result["answered"] = sum(1 for line in out.read_text(errors="replace").splitlines() if line.strip())
+    if home:
+        shutil.rmtree(home, ignore_errors=True)
+    return result
+
+
+def main(argv=None) -> int:
+    cli = argparse.ArgumentParser(description="bench hosts: serve them, or compare checkouts on them")
+    sub = cli.add_subparsers(dest="action", required=True)
+    serve = sub.add_parser("serve", help="start COUNT hosts and keep them until Ctrl-C")
+    serve.add_argument("count", type=int)
+    compare = sub.add_parser("compare", help="apssh on N hosts: this checkout vs other checkouts")
+    compare.add_argument("--hosts", type=int, default=250)
+    compare.add_argument("--command", default="hostname")
+    compare.add_argument("--code", action="append", default=[],
+                         help="another checkout (its directory goes first on PYTHONPATH); repeatable")
+    compare.add_argument("--repeat", type=int, default=1)
+    compare.add_argument("--fresh-home", action="store_true",
+                         help="empty known_hosts and an unused 3072-bit id_rsa in a new HOME per run")
+    args = cli.parse_args(argv)
+    if args.action == "serve":
+        with BenchHosts(args.count) as bed:
+            print(f"{args.count} hosts up: {bed.hosts[0]} ... {bed.hosts[-1]}, user {bed.user}, "
+                  f"HOME={bed.home}; Ctrl-C to stop", flush=True)
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+        return 0
+    codes = [("this checkout", None)] + [(path, path) for path in args.code]
+    with BenchHosts(args.hosts) as bed:
+        for _ in range(args.repeat):
+            for label, code in codes:
+                r = _compare_once(bed, args.hosts, args.command, code, args.fresh_home)
+                print(f"{label}: {args.hosts} hosts, {r['answered']} answered, rc {r['rc']}: wall {r['wall']:.2f} s, "
+                      f"client CPU {r['cpu']:.2f} s, peak RSS {r['maxrss_mb']:.0f} MB, "
+                      f"load {os.getloadavg()[0]:.1f}", flush=True)
+                if r["rc"] != 0:
+                    print(r["stderr"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import signal
+
+    def _terminate(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")  # unwinds like Ctrl-C: the servers are stopped
+
+    signal.signal(signal.SIGTERM, _terminate)
+    sys.exit(main())

@@ -10,7 +10,7 @@ import asyncio
 import asyncssh
 import pytest
 from asynciojobs import Scheduler
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from apssh import _hops, _runs, _sshconfig
@@ -28,6 +28,34 @@ def test_line_splitter_gives_back_the_text_cut_anywhere(chunks):
     lines = [line for chunk in chunks for line in splitter.feed(chunk)] + splitter.flush()
     assert "".join(lines) == b"".join(chunks).decode("utf-8", "replace")
     assert all(line.endswith("\n") for line in lines[:-1])
+
+
+@given(st.lists(st.binary(max_size=64), max_size=20))
+def test_line_splitter_blocks_are_the_stream_as_valid_utf8_cut_after_newlines(chunks):
+    """Whatever the cuts, the blocks joined are the UTF-8 decoding (with replacement) of the bytes,
+    encoded again; every block but the flushed rest ends with a newline and decodes strictly."""
+    splitter = LineSplitter()
+    blocks = [splitter.feed_block(chunk) for chunk in chunks]
+    rest = splitter.flush_block()
+    assert b"".join([*blocks, rest]) == b"".join(chunks).decode("utf-8", "replace").encode()
+    assert all(block.endswith(b"\n") for block in blocks if block)
+    assert b"\n" not in rest
+    assert all(block.decode("utf-8") is not None for block in [*blocks, rest])
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.text(alphabet="a\u00e9\u20ac\U0001f600", min_size=1, max_size=8), st.integers(3, 9))
+def test_line_splitter_cuts_an_overlong_line_between_characters(unit, cut):
+    """A line longer than MAX_PENDING_CHARS bytes comes in pieces that never split a character."""
+    unit = unit.encode()
+    data = unit * (2 * MAX_PENDING_CHARS // len(unit) + 1)
+    splitter = LineSplitter()
+    step = max(1, len(data) // cut)
+    pieces = [splitter.feed(data[start:start + step]) for start in range(0, len(data), step)]
+    lines = [line for piece in pieces for line in piece] + splitter.flush()
+    assert len(lines) > 1
+    assert "".join(lines) == data.decode()
+    assert "\ufffd" not in "".join(lines)
 
 
 def test_line_splitter_bounds_a_line_without_newline():

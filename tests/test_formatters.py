@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import re
+import sys
 import time
 
 import pytest
@@ -23,6 +25,7 @@ from apssh import (
     TimeColonFormatter,
     TimeHostFormatter,
 )
+from apssh._lines import LineSplitter, block_lines
 from apssh.formatters import STDERR, STDOUT
 
 OUT_AND_ERR = "echo out-1; echo err-1 >&2; echo out-2"
@@ -162,6 +165,68 @@ def test_format_lines_prefix_then_line(lines, prefix):
     expected = "".join(prefix.replace("%", "") + "h:" + (line if line.endswith("\n") else line + "\n")
                        for line in lines)
     assert formatter.format_lines(lines, "h") == expected
+
+
+def _terminal_output(write) -> bytes:
+    """What ``write()`` sends to sys.stdout, as bytes (a UTF-8 stream with a binary buffer)."""
+    buffer = io.BytesIO()
+    stream = io.TextIOWrapper(buffer, encoding="utf-8", write_through=True)
+    saved, sys.stdout = sys.stdout, stream
+    try:
+        write()
+    finally:
+        sys.stdout = saved
+    stream.flush()
+    return buffer.getvalue()
+
+
+@given(data=st.lists(st.binary(max_size=40), max_size=8), fmt=st.sampled_from(
+    ["@line@", "@host@:@line@", "[{host}] {linenl}", "%H:@host@:@line@", "@user@@@host@ {linenl}"]))
+def test_block_prefixing_writes_the_bytes_of_the_line_by_line_formatter(data, fmt):
+    """TerminalFormatter.write_block (one bytes.replace and one write per chunk) writes exactly what
+    lines() writes for the same lines: same prefixes, same U+FFFD, a newline added to a last line."""
+    splitter = LineSplitter()
+    blocks = [block for block in [*map(splitter.feed_block, data), splitter.flush_block()] if block]
+    lines = [line for block in blocks for line in block_lines(block)]
+    formatter = TerminalFormatter(fmt)
+    # within one second, so that a time placeholder renders the same in both
+    for _ in range(3):
+        second = int(time.time())
+        handled: list[bool] = []
+        by_block = _terminal_output(lambda out=handled: out.extend(
+            formatter.write_block(block, STDOUT, "h\u00e9.x", "bob") for block in blocks))
+        by_line = _terminal_output(lambda: lines and formatter.lines(lines, STDOUT, "h\u00e9.x", "bob"))
+        if int(time.time()) == second:
+            break
+    assert all(handled)
+    assert by_block == by_line
+
+
+def test_block_path_declined_where_lines_are_needed():
+    """A format with text after the line, a subclass overriding lines(), and a stream without a
+    binary buffer get lines, not blocks."""
+    class Shouting(TerminalFormatter):
+        def lines(self, lines, datatype, hostname, username=None):
+            super().lines([line.upper() for line in lines], datatype, hostname, username)
+
+    assert not TerminalFormatter("{line} <- @host@").write_block(b"a\n", STDOUT, "h")
+    assert not Shouting("@line@").write_block(b"a\n", STDOUT, "h")
+    saved, sys.stdout = sys.stdout, io.StringIO()
+    try:
+        assert not TerminalFormatter("@line@").write_block(b"a\n", STDOUT, "h")
+    finally:
+        sys.stdout = saved
+
+
+def test_block_path_on_real_output_matches_the_lines(testbed, capsys):
+    """Through a real sshd: invalid UTF-8, multi-byte characters, long output and a last line
+    without newline come out prefixed as the line-by-line rendering does."""
+    command = r"printf 'a\377b\n\303\251t\303\251\n'; seq 30000; printf 'tail'"
+    run_on(testbed, ColonFormatter(), command)
+    out = capsys.readouterr().out
+    expected = ["a\ufffdb", "\u00e9t\u00e9", *map(str, range(1, 30001)), "tail"]
+    host = known_node(testbed, "node1").hostname
+    assert out.split("\n") == [f"{host}:{line}" for line in expected] + [""]
 
 
 # ---------------------------------------------------------------- aliases
