@@ -5,6 +5,8 @@ Everything a scenario needs is importable from here: ``from apssh import SshNode
 
 import importlib
 
+# first: imports asyncssh without its liboqs probe's subprocesses (see apssh/_startup.py)
+from . import _startup  # noqa: F401, I001
 from .commands import Pull, Push, Run, RunScript, RunString
 from .deferred import Capture, Deferred, Variables
 from .formatters import (
