@@ -10,17 +10,12 @@ this lives in this module.
 from __future__ import annotations
 
 import asyncio
+import weakref
 
 from asynciojobs.purescheduler import PureScheduler
 
 
-def running_schedulers() -> dict[int, tuple[PureScheduler, bool]]:
-    """Schedulers whose ``co_run`` is on the await chain of a task of the running loop.
-
-    Returns:
-        ``{id: (scheduler, ending)}`` (ids of live objects, valid for this call only);
-        ``ending`` is true when the scheduler is inside its ``co_shutdown``.
-    """
+def _walk() -> dict[int, tuple[PureScheduler, bool]]:
     found: dict[int, tuple[PureScheduler, bool]] = {}
     for task in asyncio.all_tasks():
         coro = task.get_coro()
@@ -38,17 +33,59 @@ def running_schedulers() -> dict[int, tuple[PureScheduler, bool]]:
     return found
 
 
-def _contains(scheduler: PureScheduler, job) -> bool:
-    return any(member is job for member in scheduler.iterate_jobs(scan_schedulers=True))
+class _Snapshot:
+    """The running schedulers seen by one walk of the tasks, with their jobs indexed once."""
+
+    def __init__(self):
+        self.schedulers = _walk()
+        self._members: dict[int, tuple[set[int], int]] = {}
+
+    def members(self, scheduler: PureScheduler) -> tuple[set[int], int]:
+        """ids of the jobs of ``scheduler`` (nested included), and how many there are."""
+        key = id(scheduler)
+        if key not in self._members:
+            ids = {id(job) for job in scheduler.iterate_jobs(scan_schedulers=True)}
+            self._members[key] = (ids, len(ids))
+        return self._members[key]
+
+
+# one snapshot per event-loop iteration: a scheduler shutting down 1000 jobs starts 1000
+# tasks that each ask in the same iteration; walking every task for each of them cost
+# O(jobs^2) (a quarter of the library bench's CPU at 1000 jobs). The snapshot is dropped by
+# the next iteration's callbacks; a decision taken on it that a scheduler's later state
+# changes is taken again, on a fresh walk, when that scheduler shuts its jobs down.
+_SNAPSHOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Snapshot] = weakref.WeakKeyDictionary()
+
+
+def _snapshot() -> _Snapshot:
+    loop = asyncio.get_running_loop()
+    snapshot = _SNAPSHOTS.get(loop)
+    if snapshot is None:
+        snapshot = _SNAPSHOTS[loop] = _Snapshot()
+        loop.call_soon(_SNAPSHOTS.pop, loop, None)
+    return snapshot
+
+
+def running_schedulers() -> dict[int, tuple[PureScheduler, bool]]:
+    """Schedulers whose ``co_run`` is on the await chain of a task of the running loop.
+
+    Returns:
+        ``{id: (scheduler, ending)}`` (ids of live objects, valid during this loop iteration);
+        ``ending`` is true when the scheduler is inside its ``co_shutdown``.
+    """
+    return _snapshot().schedulers
 
 
 def outermost_run(job) -> tuple[PureScheduler | None, bool]:
     """The outermost running scheduler holding ``job`` (nested ones included), or None,
     and whether that scheduler is ending (shutting its jobs down: its run is over)."""
-    holders = [(s, ending) for s, ending in running_schedulers().values() if _contains(s, job)]
+    snapshot = _snapshot()
+    holders = [(s, ending, snapshot.members(s)[1]) for s, ending in snapshot.schedulers.values()
+               if id(job) in snapshot.members(s)[0]]
     if not holders:
         return None, False
-    return max(holders, key=lambda item: sum(1 for _ in item[0].iterate_jobs(scan_schedulers=True)))
+    scheduler, ending, _ = max(holders, key=lambda item: item[2])
+    return scheduler, ending
 
 
 def jobs_to_come(scheduler: PureScheduler, but) -> list:
