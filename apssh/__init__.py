@@ -7,7 +7,7 @@ import importlib
 
 # first: imports asyncssh without its liboqs probe's subprocesses (see apssh/_startup.py)
 from . import _startup  # noqa: F401, I001
-from .commands import Pull, Push, Run, RunScript, RunString
+from .commands import CommandFailedError, Pull, Push, Run, RunScript, RunString
 from .deferred import Capture, Deferred, Variables
 from .formatters import (
                          CaptureFormatter,
@@ -22,12 +22,13 @@ from .formatters import (
 )
 from .keys import import_private_key, load_agent_keys, load_private_keys
 from .nodes import LocalNode, SshNode
-from .sshjob import CommandFailedError, SshJob
 from .sshproxy import HostKeyError, SshConnectError, SshProxy
 from .version import __version__
 
-# imported on first use: the apssh command needs none of them (YAML, graphviz, services)
+# imported on first use: the apssh command needs none of them (YAML, graphviz, services;
+# SshJob brings asynciojobs)
 _LAZY = {
+    "SshJob": ".sshjob",
     "Scenario": ".scenario", "load_scenario": ".scenario",
     "Service": ".service",
     "close_ssh_in_scheduler": ".topology", "co_close_ssh_in_scheduler": ".topology",

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from typing import TYPE_CHECKING
 
-from asynciojobs.purescheduler import PureScheduler
+if TYPE_CHECKING:
+    from asynciojobs.purescheduler import PureScheduler
 
 
 def _walk() -> dict[int, tuple[PureScheduler, bool]]:
+    from asynciojobs.purescheduler import PureScheduler  # noqa: PLC0415 (the apssh command has no scheduler)
+
     found: dict[int, tuple[PureScheduler, bool]] = {}
     for task in asyncio.all_tasks():
         coro = task.get_coro()
@@ -90,5 +94,7 @@ def outermost_run(job) -> tuple[PureScheduler | None, bool]:
 
 def jobs_to_come(scheduler: PureScheduler, but) -> list:
     """The jobs of ``scheduler`` (nested included) not done yet, other than ``but``."""
+    from asynciojobs.purescheduler import PureScheduler  # noqa: PLC0415
+
     return [job for job in scheduler.iterate_jobs(scan_schedulers=True)
             if job is not but and not job.is_done() and not isinstance(job, PureScheduler)]

@@ -20,11 +20,10 @@ from pathlib import Path
 
 import asyncssh
 
-from .commands import Pull, Push, Run, RunScript, RunString
+from .commands import CommandFailedError, Pull, Push, Run, RunScript, RunString
 from .formatters import ColonFormatter, Formatter, RawFormatter, SubdirFormatter, TerminalFormatter, TimeColonFormatter
 from .keys import default_key_files, load_agent_keys
 from .nodes import SshNode
-from .sshjob import CommandFailedError
 from .sshproxy import HOST_KEY_POLICIES, HostKeyError, SshConnectError
 from .targets import Target, TargetError, analyze_target, fold, parse_login, resolve_targets
 from .version import __version__

@@ -54,6 +54,24 @@ def _normalize_allowed_exits(owner: str, allowed_exits) -> frozenset:
     return frozenset(result)
 
 
+
+class CommandFailedError(Exception):
+    """A command of a critical SshJob failed; this aborts the surrounding scheduler.
+
+    Attributes:
+        hostname: the node's host name.
+        command: the failing command's label.
+        retcod: its exit status (None when it could not run at all).
+    """
+
+    def __init__(self, message: str, *, hostname: str | None = None, command: str | None = None,
+                 retcod=None):
+        super().__init__(message)
+        self.hostname = hostname
+        self.command = command
+        self.retcod = retcod
+
+
 class AbstractCommand:
     """Base class of all commands.
 

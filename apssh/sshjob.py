@@ -5,28 +5,11 @@ from __future__ import annotations
 import asyncssh
 from asynciojobs import AbstractJob
 
-from .commands import AbstractCommand, Run
+from .commands import AbstractCommand, CommandFailedError, Run
 from .deferred import StrLikeMixin, template_errors
 from .formatters import formatter_for
 from .nodes import LocalNode
 from .sshproxy import CURRENT_HOLDER, SshConnectError, SshProxy
-
-
-class CommandFailedError(Exception):
-    """A command of a critical SshJob failed; this aborts the surrounding scheduler.
-
-    Attributes:
-        hostname: the node's host name.
-        command: the failing command's label.
-        retcod: its exit status (None when it could not run at all).
-    """
-
-    def __init__(self, message: str, *, hostname: str | None = None, command: str | None = None,
-                 retcod=None):
-        super().__init__(message)
-        self.hostname = hostname
-        self.command = command
-        self.retcod = retcod
 
 
 def _normalize_commands(command, commands) -> list[AbstractCommand]:

@@ -11,10 +11,11 @@ from apssh import _startup
 
 def test_the_apssh_command_loads_no_yaml_nor_graphviz():
     """Importing the command line loads neither YAML scenarios, graphviz, Jinja2 (templates),
-    ClusterShell (node sets) nor Textual/Rich: start-up cost and memory paid on every run."""
+    ClusterShell (node sets), asynciojobs (schedulers) nor Textual/Rich: start-up cost and memory
+    paid on every run."""
     code = ("import sys, apssh.cli; "
             "print(sorted(m for m in ('yaml', 'graphviz', 'apssh.yaml_loader', 'jinja2', 'ClusterShell', "
-            "'textual', 'rich') if m in sys.modules))")
+            "'textual', 'rich', 'asynciojobs') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
