@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -38,18 +39,23 @@ def run(bed, sizes: list[int], rounds: int, tools: list[str] = TOOLS, log=print)
                 if (size, tool) in slow:
                     continue
                 out = bed.base / "hostname.out"
+                server_before = bed.server_cpu()
                 got = measure(fanout_argv(tool, bed, hosts_file, "hostname"), env=bed.client_env(),
                               stdout=out, timeout=120 + size)
+                time.sleep(0.3)  # the last sessions' processes are reaped by their listener
+                server = bed.server_cpu() - server_before
                 seen = count_lines(out, name)
                 result = Run("hostname", str(size), tool, round_, wall=got["wall"], cpu=got["cpu"],
-                             maxrss_mb=got["maxrss_mb"], rc=got["rc"], failures=size - seen)
+                             maxrss_mb=got["maxrss_mb"], rc=got["rc"], failures=size - seen,
+                             extra={"server_cpu": server})
                 if seen != size or got["rc"]:
                     result.error = got["stderr"][-500:]
                 results.append(result)
                 if got["wall"] > SLOW_SECONDS:
                     slow.add((size, tool))
                 log(f"hostname {size:5d} {tool:16s} wall {got['wall']:7.2f}s cpu {got['cpu']:7.2f}s "
-                    f"rss {got['maxrss_mb']:6.1f}MB failures {size - seen} rc {got['rc']}")
+                    f"server cpu {server:7.2f}s rss {got['maxrss_mb']:6.1f}MB failures {size - seen} "
+                    f"rc {got['rc']} load {result.extra['load']:.1f}")
     return results
 
 

@@ -254,6 +254,21 @@ LogLevel ERROR
         env["HOME"] = str(self.home)
         return env
 
+    def server_cpu(self) -> float:
+        """CPU seconds used so far by every sshd of the bench and the sessions they reaped (a
+        login's sshd processes are children of the listener: their time ends up in its
+        children's times); the difference around a run is what the run cost the servers."""
+        total = 0.0
+        for server in self.servers:
+            if server.process is None:
+                continue
+            try:
+                times = psutil.Process(server.process.pid).cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system + times.children_user + times.children_system
+        return total
+
     def sshd_pids(self) -> set[int]:
         """Pids of every sshd of the bench and of their sessions."""
         pids = set()

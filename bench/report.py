@@ -64,13 +64,19 @@ def hostname_table(runs) -> list[str]:
     if not table:
         return []
     lines = ["#### `hostname` on N hosts", "",
-             "| hosts | tool | wall s | client CPU s | CPU ms/host | peak RSS MB | failures (worst round) | runs |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| hosts | tool | wall s | client CPU s | CPU ms/host | server CPU s (sshd) | peak RSS MB | failures (worst round) | runs | load |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for (param, tool), rs in sorted(table.items(), key=lambda kv: (_sort_param(kv[0][0]), kv[0][1])):
         m = medians(rs)
         lines.append(f"| {param} | {tool} | {_fmt(m['wall'])} | {_fmt(m['cpu'])} | "
-                     f"{_fmt(1000 * m['cpu'] / int(param), 1)} | {_fmt(m['maxrss_mb'], 0)} | {m['failures']} | {m['n']} |")
+                     f"{_fmt(1000 * m['cpu'] / int(param), 1)} | {_fmt(m.get('server_cpu'))} | {_fmt(m['maxrss_mb'], 0)} | "
+                     f"{m['failures']} | {m['n']} | {_load(m)} |")
     return lines + [""]
+
+
+def _load(m: dict) -> str:
+    """The median 1-minute load average at the end of the runs (older runs did not record it)."""
+    return _fmt(m.get("load"), 1)
 
 
 def output_table(runs) -> list[str]:
@@ -80,15 +86,15 @@ def output_table(runs) -> list[str]:
         if not table:
             continue
         lines += [f"#### output: 2 million lines in all (`seq`), {title}", "",
-                  "| hosts | tool | wall s | lines/s | client CPU s | CPU s per million lines | peak RSS MB | failures | runs |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "| hosts | tool | wall s | lines/s | client CPU s | CPU s per million lines | peak RSS MB | failures | runs | load |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for (param, tool), rs in sorted(table.items(), key=lambda kv: (_sort_param(kv[0][0]), kv[0][1])):
             m = medians(rs)
             total = m.get("lines") or 0
             rate = total / m["wall"] if m["wall"] else None
             per_million = m["cpu"] / (total / 1e6) if total else None
             lines.append(f"| {param} | {tool} | {_fmt(m['wall'])} | {_fmt(rate)} | {_fmt(m['cpu'])} | "
-                         f"{_fmt(per_million)} | {_fmt(m['maxrss_mb'], 0)} | {m['failures']} | {m['n']} |")
+                         f"{_fmt(per_million)} | {_fmt(m['maxrss_mb'], 0)} | {m['failures']} | {m['n']} | {_load(m)} |")
         lines.append("")
     return lines
 
@@ -101,13 +107,13 @@ def transfer_table(runs) -> list[str]:
             continue
         if not lines:
             lines += ["#### transfer: one file, one host", "",
-                      "| direction | size | tool | wall s | MB/s | client CPU s | peak RSS MB | failures | runs |",
-                      "|---|---|---|---|---|---|---|---|---|"]
+                      "| direction | size | tool | wall s | MB/s | client CPU s | peak RSS MB | failures | runs | load |",
+                      "|---|---|---|---|---|---|---|---|---|---|"]
         for (param, tool), rs in sorted(table.items()):
             m = medians(rs)
             size = m.get("megabytes") or 0
             lines.append(f"| {scenario} | {param} | {tool} | {_fmt(m['wall'])} | {_fmt(size / m['wall'] if m['wall'] else None, 1)} | "
-                         f"{_fmt(m['cpu'])} | {_fmt(m['maxrss_mb'], 0)} | {m['failures']} | {m['n']} |")
+                         f"{_fmt(m['cpu'])} | {_fmt(m['maxrss_mb'], 0)} | {m['failures']} | {m['n']} | {_load(m)} |")
     return lines + ([""] if lines else [])
 
 
@@ -117,14 +123,14 @@ def library_table(runs) -> list[str]:
         return []
     lines = ["#### library: SshJobs over nodes behind one gateway", "",
              "| jobs / nodes | tool | wall s | jobs/s | client CPU s | CPU ms per job | connections (sshd side) "
-             "| peak RSS MB | failures | runs |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| peak RSS MB | failures | runs | load |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for (param, tool), rs in sorted(table.items()):
         m = medians(rs)
         jobs = int(param.split()[0])
         lines.append(f"| {param} | {tool} | {_fmt(m['wall'])} | {_fmt(jobs / m['wall'] if m['wall'] else None, 1)} | "
                      f"{_fmt(m['cpu'])} | {_fmt(1000 * m['cpu'] / jobs, 1)} | {_fmt(m.get('connections'), 0)} | "
-                     f"{_fmt(m['maxrss_mb'], 0)} | {m['failures']} | {m['n']} |")
+                     f"{_fmt(m['maxrss_mb'], 0)} | {m['failures']} | {m['n']} | {_load(m)} |")
     return lines + [""]
 
 

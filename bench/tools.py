@@ -60,6 +60,10 @@ class Run:
     extra: dict = field(default_factory=dict)
     error: str = ""
 
+    def __post_init__(self) -> None:
+        # the machine's 1-minute load when the run ended (other work shares the cores)
+        self.extra.setdefault("load", os.getloadavg()[0])
+
     def as_dict(self) -> dict:
         return asdict(self)
 
