@@ -266,13 +266,30 @@ class SshProxy:
 
     # -- identity
     def hop_key(self) -> tuple:
-        """What makes two proxies one connection: login, options and the whole hop chain."""
+        """What makes two proxies one connection: login, options and the whole hop chain.
+
+        Computed again only when one of the options it depends on was changed on this proxy
+        or a gateway (it is asked several times per command)."""
+        gateway = self.effective_gateway()
+        # the key objects themselves (not their ids): the memo keeps them alive
+        keys = self.keys if self.keys is None or isinstance(self.keys, (str, os.PathLike)) else tuple(self.keys)
+        config = self.ssh_config if not isinstance(self.ssh_config, list) else tuple(self.ssh_config)
+        given = (self.username, self.hostname, self.port, keys, self.known_hosts, self.host_key_policy,
+                 self.timeout, self.keepalive_interval, self.keepalive_count_max, config,
+                 self.max_sessions, gateway.hop_key() if gateway is not None else None)
+        memo = self.__dict__.get("_hop_key_memo")
+        if memo is not None and memo[0] == given:
+            return memo[1]
+        key = self._compute_hop_key(gateway)
+        self._hop_key_memo = (given, key)
+        return key
+
+    def _compute_hop_key(self, gateway) -> tuple:
         keys = None if self.keys is None else tuple(
             _options.key_identity(key) for key in
             ([self.keys] if isinstance(self.keys, (str, os.PathLike)) else self.keys))
         known = None if self.host_key_policy == "ignore" else str(
             Path(self.known_hosts or "~/.ssh/known_hosts").expanduser().absolute())
-        gateway = self.effective_gateway()
         return (self.username, self.hostname, self.port, keys, known, self.host_key_policy,
                 self.timeout, self.keepalive_interval, self.keepalive_count_max,
                 tuple(map(str, self._config_paths())), self.max_sessions,

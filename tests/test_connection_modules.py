@@ -178,6 +178,24 @@ def test_options_that_differ_make_different_connections():
     assert plain.hop_key() != SshProxy("h", username="u", ssh_config=None, max_sessions=3).hop_key()
 
 
+def test_an_option_changed_after_use_changes_the_connection_identity():
+    """hop_key is remembered between calls, but not past a change of an option of the proxy or
+    of its gateway."""
+    gateway = SshProxy("gw", username="u", ssh_config=None)
+    node = SshProxy("h", username="u", ssh_config=None, gateway=gateway)
+    first = node.hop_key()
+    assert node.hop_key() == first
+    node.timeout = 5
+    assert node.hop_key() != first
+    second = node.hop_key()
+    gateway.keys = ["/k"]
+    assert node.hop_key() != second
+    node.keys = [asyncssh.generate_private_key("ssh-ed25519")]
+    third = node.hop_key()
+    node.keys = [asyncssh.generate_private_key("ssh-ed25519")]
+    assert node.hop_key() != third
+
+
 @pytest.mark.parametrize(("kwds", "match"), [
     ({"max_sessions": 0}, "max_sessions"), ({"abort_marker": "yes"}, "abort_marker"),
 ])
