@@ -11,9 +11,12 @@ import asyncio
 import io
 import json
 import socket
+import tempfile
 
 import pytest
 from asynciojobs import Scheduler
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from testbed import wait_for as until_sync
 from tui_support import node, session_of, until
 
@@ -550,3 +553,43 @@ def test_headless_failure_exits_1_and_names_the_failed_job(testbed, arun, tmp_pa
     assert "== done 1 / failed 1 / running 0 / total 2" in text
     assert f"   failed: bad check flag ({testbed.user}@127.0.0.12) exit code 1" in text
     assert text.endswith("== scenario FAILED\n")
+
+
+# ---------------------------------------------------------------- lines read back from the record
+BATCHES = st.lists(st.tuples(st.sampled_from(["j1", "j2"]), st.sampled_from(["fit01", "fit02", "fit03"]),
+                             st.sampled_from(["out", "err", "event", "attempt"]), st.integers(1, 25)),
+                   min_size=1, max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(batches=BATCHES, keep_lines=st.integers(1, 30), keep_total=st.integers(1, 200))
+def test_job_and_host_views_show_every_line_with_memory_bounded(batches, keep_lines, keep_total):
+    """Whatever the batches, the attempts and the memory limits, a job's view and a host's view hold
+    every line of each (job, host) in the order it came (the older ones read from the record), while
+    memory keeps at most ``keep_lines`` per (job, host)."""
+    from unittest import mock
+
+    from apssh_tui.core import recorded
+
+    sent: dict[tuple[str, str], list[str]] = {}
+    with tempfile.TemporaryDirectory() as directory, mock.patch.object(recorded, "BLOCK_LINES", 7):
+        store = OutputStore(directory, keep_lines=keep_lines, keep_total=keep_total, keep_min=1)
+        for number, (job, host, stream, size) in enumerate(batches):
+            if stream == "attempt":
+                store.begin_attempt(job, store.attempt(job) + 1)
+                continue
+            texts = [f"{job} {host} {stream} {number}.{index}" for index in range(size)]
+            sent.setdefault((job, host), []).extend(texts)
+            store.add(job, host, stream, [text + "\n" for text in texts])
+        assert all(len(stream.lines) <= keep_lines for stream in store.streams.values())
+        model = StateModel.from_records([])
+        for job in ("j1", "j2"):
+            shown = OutputView(store, model, "job", job=job).texts()
+            for host in ("fit01", "fit02", "fit03"):
+                assert [text.split(" ", 1)[1] for text in shown if text.startswith(f"{host}")] == \
+                    sent.get((job, host), [])
+        for host in ("fit01", "fit02", "fit03"):
+            shown = OutputView(store, model, "host", host=host).texts()
+            for job in ("j1", "j2"):
+                assert [text.split(" ", 2)[2] for text in shown if text.startswith(f"{host} [{job}]")] == \
+                    sent.get((job, host), [])

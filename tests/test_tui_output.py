@@ -270,3 +270,46 @@ def test_replay_and_live_sessions_share_one_interface(testbed, arun, tmp_path):
     assert replay.save() is None
     assert [r.key for r in replay.model] == [r.key for r in session.model]
     assert list(replay.connections.connections) == list(session.connections.connections)
+
+
+CHATTY = ("awk 'BEGIN {{ for (i = 1; i <= 1500; i++) {{ print \"{name} \" i; "
+          "if (i % 100 == 0) print \"{name} err \" i > \"/dev/stderr\" }} }}'")
+
+
+def test_job_and_host_views_read_back_the_lines_that_left_memory(testbed, arun, tmp_path):
+    """Two jobs on one host print 1500 lines each (and 15 on stderr) while memory keeps 200 per (job,
+    host): the job view and the host view show every line in order, the older ones read back from the
+    record under a note that says so."""
+    shared = node(testbed, "node1")
+    jobs = {name: SshJob(shared, command=CHATTY.format(name=name), label=name) for name in ("alpha", "beta")}
+    session = session_of(Scheduler(*jobs.values(), timeout=60), jobs, record_base=tmp_path, keep_lines=200)
+    app = ApsshTui(session)
+    seen = {}
+
+    async def body(pilot):
+        assert await start_and_finish(pilot)
+        app.action_tab("jobs")
+        app.jobs_table.select("alpha")
+        await pilot.press("o")
+        assert await until(lambda: app.output.title().endswith("job alpha"), pilot=pilot)
+        seen["job"] = view_lines(app)
+        await pilot.press("home")
+        seen["top on screen"] = app.output.log_widget.render_line(0).text
+        app.action_tab("jobs")
+        await pilot.press("h")
+        assert await until(lambda: "host 127.0.0.11" in app.output.title(), pilot=pilot)
+        seen["host"] = view_lines(app)
+
+    drive(arun, app, body)
+
+    assert session.store.dropped("alpha", "127.0.0.11") > 0
+    job = seen["job"]
+    assert "read back from the record" in job[0] and "read back from the record" in seen["top on screen"]
+    assert [line for line in job if ": alpha " in line] == [f"127.0.0.11: alpha {i}" for i in range(1, 1501)]
+    assert [line for line in job if "! alpha err" in line] == [f"127.0.0.11! alpha err {i}"
+                                                               for i in range(100, 1501, 100)]
+    assert len(job) == 1515 + 2  # every line, the note above the record's lines, the one above memory's
+    host = seen["host"]
+    for name in ("alpha", "beta"):
+        assert [line for line in host if f" [{name}]: " in line] == [f"127.0.0.11 [{name}]: {name} {i}"
+                                                                     for i in range(1, 1501)]

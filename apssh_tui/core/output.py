@@ -74,16 +74,30 @@ def record_path(directory: Path, job: str, host: str, stream: str, attempt: int 
 class OutputStore:
     """Where every line goes.
 
+    Memory is bounded whatever the number of hosts: each (job, host) keeps its last
+    ``keep_lines`` lines, fewer when there are many of them (``keep_total`` lines in all, but
+    never fewer than ``keep_min`` per (job, host)); the record files keep everything, and the
+    views read the lines that left memory back from them (see :mod:`apssh_tui.core.recorded`).
+
     Args:
-        directory: when set, complete output is appended to record files (see the module doc).
-        keep_lines: lines kept in memory per (job, host) (default 5000).
+        directory: where the record files are (see the module doc); None: memory only.
+        keep_lines: lines kept in memory per (job, host) at most (default 5000).
         keep_interleaved: lines kept in memory for the all-hosts view (default 20000).
+        keep_total: lines kept in memory for all the (job, host) together (default 100,000),
+            so about 25 MB whatever the number of hosts.
+        keep_min: lines kept per (job, host) at least (default 100), even beyond ``keep_total``.
+        writes: False for a store that reads an existing record (a replay) without writing to it.
     """
 
     def __init__(self, directory: str | Path | None = None, keep_lines: int = 5000,
-                 keep_interleaved: int = 20000):
+                 keep_interleaved: int = 20000, keep_total: int = 100_000, keep_min: int = 100,
+                 writes: bool = True):
         self.directory = Path(directory) if directory else None
+        self.writes = writes
         self.keep_lines = keep_lines
+        self.keep_total = keep_total
+        self.keep_min = min(keep_min, keep_lines)
+        self.limit = keep_lines  # what each (job, host) keeps now
         self.streams: dict[tuple[str, str], Stream] = {}
         self.interleaved: deque[Line] = deque(maxlen=keep_interleaved)
         self.seq = 0
@@ -119,10 +133,24 @@ class OutputStore:
     def _stream(self, job: str, host: str) -> Stream:
         key = (job, host)
         if key not in self.streams:
-            self.streams[key] = Stream(deque(maxlen=self.keep_lines), attempt=self.attempt(job))
+            self.streams[key] = Stream(deque(maxlen=self.limit), attempt=self.attempt(job))
             self._hosts_of_job.setdefault(job, []).append(host)
             self._jobs_of_host.setdefault(host, []).append(job)
+            self._bound_memory()
         return self.streams[key]
+
+    def _bound_memory(self) -> None:
+        """Fewer lines per (job, host) when there are many: ``keep_total`` in all.  Halved at
+        most once per doubling of the streams, so 1000 hosts cost a few passes, not 1000."""
+        wanted = max(self.keep_min, min(self.keep_lines, self.keep_total // len(self.streams)))
+        if wanted * 2 > self.limit:
+            return
+        self.limit = wanted
+        for stream in self.streams.values():
+            excess = len(stream.lines) - wanted
+            if excess > 0:
+                stream.dropped += excess
+            stream.lines = deque(stream.lines, maxlen=wanted)
 
     def add(self, job: str, host: str, stream: str, lines: list[str], when: float | None = None) -> None:
         """A batch of lines (each with its newline) from ``host`` in ``job``.
@@ -135,7 +163,7 @@ class OutputStore:
         record = self._stream(job, host)
         attempt = record.attempt
         texts = [line[:-1] if line.endswith("\n") else line for line in lines]
-        overflow = len(record.lines) + len(texts) - self.keep_lines
+        overflow = len(record.lines) + len(texts) - record.lines.maxlen
         if overflow > 0:
             record.dropped += min(overflow, len(record.lines) + len(texts))
         record.line_count += len(texts)
@@ -149,7 +177,7 @@ class OutputStore:
             fresh.append(Line(self.seq, now, job, host, stream, text, attempt))
         record.lines.extend(fresh)
         self.interleaved.extend(fresh)
-        if self.directory is not None:
+        if self.directory is not None and self.writes:
             self._write(job, host, stream, attempt, lines, now)
 
     def _write(self, job: str, host: str, stream: str, attempt: int, lines: list[str], now: float) -> None:

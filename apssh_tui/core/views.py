@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .gather import gather
-from .output import ATTEMPT_NAME, EVENT_NAME, STDERR_NAME, Line, OutputStore, record_path
+from .output import ATTEMPT_NAME, EVENT_NAME, STDERR_NAME, TIMELINE_FILE, Line, OutputStore
+from .recorded import RecordedLines, recorded_lines
 
 MODES = ("job", "host", "all", "gathered")
-#: a view never holds more lines than this (the oldest leave first; the record keeps them)
-MAX_VIEW_LINES = 200_000
+#: a view never holds more lines than this in memory: beyond, a job or host view is built again,
+#: reading its older lines from the record (the all-hosts view keeps the store's last lines)
+MAX_VIEW_LINES = 50_000
 _TAGS = {STDERR_NAME: "!", EVENT_NAME: "*"}
 
 
@@ -91,8 +93,10 @@ class Filter:
 class OutputView:
     """The lines of one view of the store, kept current by :meth:`update`.
 
-    :attr:`lines` holds the store's own lines (no copy: a view of 500,000 lines costs a list of
-    references) and, in gathered views, ViewLines; :meth:`display` gives any of them as shown.
+    A job or host view shows every line: those the store still has in memory (:attr:`lines`,
+    the store's own lines, no copy) after those that left memory, read back from the record
+    files on demand (:attr:`recorded`, a note above them says so).  Gathered views hold
+    ViewLines.  :meth:`display` gives any line as shown, ``len(view)`` counts them.
 
     Args:
         store: the OutputStore.
@@ -115,6 +119,8 @@ class OutputView:
         self.keys = list(keys) if keys else ([job] if job else [])
         self.filter = filter or Filter()
         self.lines: list[ViewLine] = []
+        self.top: list[ViewLine] = []  # notes above the lines read back from the record
+        self.recorded: RecordedLines | list[Line] = []  # lines no longer in memory, from the record
         self.width = 0
         self.trimmed = 0  # lines that left the head of this view since it was built
         self._cursor = 0
@@ -139,6 +145,8 @@ class OutputView:
     def build(self) -> None:
         """Compute the whole view again."""
         self.lines = []
+        self.top = []
+        self.recorded = []
         self.width = 0
         self.trimmed = 0
         self._cursor = self.store.seq
@@ -148,12 +156,10 @@ class OutputView:
             return
         if self.mode == "job":
             source = self.store.job_lines(self.job) if self.job else []
-            self._extend(self._dropped_notes([(self.job, host) for host in self.store.hosts(self.job)])
-                         if self.job else [])
+            self._read_back([(self.job, host) for host in self.store.hosts(self.job)] if self.job else [])
         elif self.mode == "host":
             source = self.store.host_lines(self.host) if self.host else []
-            self._extend(self._dropped_notes([(job, self.host) for job in self.store.jobs(self.host)])
-                         if self.host else [])
+            self._read_back([(job, self.host) for job in self.store.jobs(self.host)] if self.host else [])
         else:
             source = self.store.interleaved
         self._extend(self._convert(source, checked=self.mode != "job"))
@@ -177,11 +183,29 @@ class OutputView:
         before = len(self.lines)
         self._extend(self._convert(fresh, checked=True))
         if len(self.lines) > MAX_VIEW_LINES:
-            excess = len(self.lines) - MAX_VIEW_LINES * 9 // 10
-            del self.lines[:excess]
-            self.trimmed += excess
+            if self.mode in ("job", "host"):
+                self.build()  # the lines that left memory now come from the record
+            else:
+                excess = len(self.lines) - MAX_VIEW_LINES * 9 // 10
+                del self.lines[:excess]
+                self.trimmed += excess
             return -1
         return len(self.lines) - before
+
+    def __bool__(self) -> bool:
+        return True  # a view, even empty
+
+    def __len__(self) -> int:
+        return len(self.top) + len(self.recorded) + len(self.lines)
+
+    def item(self, index: int):
+        """Line ``index`` of the view: a store Line (from memory or the record) or a ViewLine."""
+        if index < len(self.top):
+            return self.top[index]
+        index -= len(self.top)
+        if index < len(self.recorded):
+            return self.recorded[index]
+        return self.lines[index - len(self.recorded)]
 
     def _extend(self, lines) -> None:
         start = len(self.lines)
@@ -208,12 +232,12 @@ class OutputView:
 
     def display(self, index: int) -> ViewLine:
         """Line ``index`` of the view as displayed (prefix, text, kind)."""
-        item = self.lines[index]
+        item = self.item(index)
         return item if isinstance(item, ViewLine) else self._view_line(item)
 
     def texts(self) -> list[str]:
         """The plain text of every line of the view."""
-        return [self.display(index).plain for index in range(len(self.lines))]
+        return [self.display(index).plain for index in range(len(self))]
 
     def _wanted(self, line: Line) -> bool:
         if self.mode == "job" and line.job != self.job:
@@ -233,16 +257,29 @@ class OutputView:
         job = f" [{line.job}]" if with_job else ""
         return ViewLine(line.stream, line.text, f"{line.host}{job}{_TAGS.get(line.stream, ':')} ")
 
-    def _dropped_notes(self, pairs) -> list[ViewLine]:
-        notes = []
-        for job, host in pairs:
-            dropped = self.store.dropped(job, host)
-            if dropped:
-                where = (f" in {record_path(self.store.directory, job, host, 'out', self.store.attempt(job))}"
-                         if self.store.directory else "")
-                notes.append(ViewLine("note", f"({dropped} earlier lines of {host} in {job} are only in the "
-                                              f"record{where})"))
-        return notes
+    def _read_back(self, pairs) -> None:
+        """The lines of ``pairs`` (job, host) that left memory: read back from the record files
+        (after a note saying so), or, without a record, a note saying how many are lost."""
+        store = self.store
+        dropped = {pair: store.dropped(*pair) for pair in pairs}
+        missing = sum(dropped.values())
+        if not missing:
+            return
+        if store.directory is None:
+            self.top = [ViewLine("note", f"({missing} earlier lines are not kept: no record directory)")]
+            return
+        recorded = recorded_lines(store.directory, dropped, lambda job, host: True)
+        if self.filter.hide and self.filter:
+            recorded = [line for chunk in recorded.chunks() for line in chunk if self.filter.keeps(line.text)]
+        self.recorded = recorded
+        if not len(recorded) and not (store.directory / TIMELINE_FILE).is_file():
+            self.top = [ViewLine("note", f"({missing} earlier lines are only in the record files under "
+                                         f"{store.directory})")]
+            return
+        self.top = [ViewLine("note", f"── {missing} earlier lines, no longer in memory, read back from the record "
+                                     f"({store.directory}) ──")]
+        if recorded:
+            self.lines.append(ViewLine("note", "── the lines kept in memory ──"))
 
     # -- gathered
     def _gathered_stamp(self) -> tuple:
