@@ -289,3 +289,33 @@ def test_sshnode_with_explicit_key_files_uses_only_them(testbed, monkeypatch, tm
     bad = make_node(testbed, "node1", formatter=RecordingFormatter(), keys=[str(other)], timeout=10)
     with pytest.raises(SshConnectError):
         run_echo(bad)
+
+
+def test_key_messages_go_to_a_listening_front_end_instead_of_stderr(tmp_path, capsys):
+    """With a handler on the 'apssh' logger (a front-end such as apssh-tui), why a key cannot be used
+    goes to that handler and not to stderr; a root handler alone leaves it on stderr."""
+    import logging
+
+    class Keep(logging.Handler):
+        def __init__(self):
+            super().__init__()
+            self.messages = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    missing = tmp_path / "nope"
+    front_end, catch_all = Keep(), Keep()
+    logging.getLogger().addHandler(catch_all)
+    try:
+        assert import_private_key(missing) is None
+        assert str(missing) in capsys.readouterr().err
+        logging.getLogger("apssh").addHandler(front_end)
+        try:
+            assert import_private_key(missing) is None
+        finally:
+            logging.getLogger("apssh").removeHandler(front_end)
+    finally:
+        logging.getLogger().removeHandler(catch_all)
+    assert capsys.readouterr().err == ""
+    assert len(front_end.messages) == 1 and front_end.messages[0].startswith(f"cannot use private key {missing}: ")

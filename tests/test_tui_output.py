@@ -313,3 +313,31 @@ def test_job_and_host_views_read_back_the_lines_that_left_memory(testbed, arun, 
     for name in ("alpha", "beta"):
         assert [line for line in host if f" [{name}]: " in line] == [f"127.0.0.11 [{name}]: {name} {i}"
                                                                      for i in range(1, 1501)]
+
+
+def test_key_messages_of_the_library_appear_in_the_output_not_under_the_screen(testbed, arun, tmp_path):
+    """A node given an unusable key file (and a good one): the library's "cannot use private key" shows
+    in the interleaved output (job apssh, localhost), the job still runs, and nothing goes to stderr."""
+    import contextlib
+    import io
+
+    garbage = tmp_path / "not-a-key"
+    garbage.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nnot base64 at all !!\n")
+    job = SshJob(node(testbed, "node1", keys=[str(garbage), str(testbed.client_key)]), command="echo in")
+    app = ApsshTui(session_of(Scheduler(job, timeout=30), {"keyed": job}))
+    seen = {}
+    stderr = io.StringIO()
+
+    async def body(pilot):
+        assert await start_and_finish(pilot)
+        await pilot.press("i")
+        assert await until(lambda: any("not-a-key" in line for line in view_lines(app)), pilot=pilot)
+        seen["lines"] = view_lines(app)
+
+    with contextlib.redirect_stderr(stderr):
+        drive(arun, app, body)
+
+    assert app.session.model["keyed"].state.value == "done"
+    assert [line for line in seen["lines"] if "not-a-key" in line][0].startswith(
+        f"localhost [apssh]* cannot use private key {garbage}")
+    assert "not-a-key" not in stderr.getvalue()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -290,3 +291,40 @@ class JobFormatter(Formatter):
 
     def announce(self, hostname, message):
         self.store.add(self.job, hostname, EVENT_NAME, [message])
+
+
+#: the job and host under which the library's own messages (keys...) appear in the output
+LIBRARY_JOB, LIBRARY_HOST = "apssh", "localhost"
+
+
+class LibraryMessages(logging.Handler):
+    """What the library says outside of any command (a private key it cannot use, how many keys
+    it loaded: the ``apssh`` loggers), as event lines of job ``apssh`` on ``localhost`` in the
+    store, instead of stderr under the screen.  :meth:`attach` / :meth:`detach` around the app.
+
+    Args:
+        store: the OutputStore.
+        level: the least level kept (default INFO).
+    """
+
+    def __init__(self, store: OutputStore, level: int = logging.INFO):
+        super().__init__(level)
+        self.store = store
+        self.logger = logging.getLogger("apssh")
+        self._level = self.logger.level
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.store.add(LIBRARY_JOB, LIBRARY_HOST, EVENT_NAME, [record.getMessage()])
+        except Exception:  # a message must never break the run
+            self.handleError(record)
+
+    def attach(self) -> LibraryMessages:
+        self.logger.addHandler(self)
+        if self.logger.getEffectiveLevel() > self.level:
+            self.logger.setLevel(self.level)
+        return self
+
+    def detach(self) -> None:
+        self.logger.removeHandler(self)
+        self.logger.setLevel(self._level)
