@@ -267,6 +267,7 @@ class _FanOut:
             formatter = TerminalFormatter(args.format, args.verbose)
         else:
             formatter = ColonFormatter(f"{host}:@line@", verbose=args.verbose)
+        formatter.port = port  # -v events name the host as the line prefixes do
         return formatter
 
     def port_formatter(self, args, port: int, default: Formatter) -> Formatter:
