@@ -31,6 +31,10 @@ STDOUT_NAME, STDERR_NAME, EVENT_NAME = "out", "err", "event"
 ATTEMPT_NAME = "attempt"
 SUFFIXES = {STDOUT_NAME: "out", STDERR_NAME: "err", EVENT_NAME: "events"}
 TIMELINE_FILE = "timeline.tsv"
+#: lines waiting to be written to the record files at most (see RecordFiles)
+PENDING_LINES = 50_000
+#: seconds lines wait to be written to the record files at most, while more lines come
+FLUSH_SECONDS = 2.0
 
 
 class Line(NamedTuple):
@@ -72,6 +76,47 @@ def record_path(directory: Path, job: str, host: str, stream: str, attempt: int 
     return folder / f"{safe_name(host)}.{SUFFIXES[stream]}"
 
 
+class RecordFiles:
+    """The record files being appended to, written behind: lines wait in memory until
+    :meth:`flush`, until :data:`PENDING_LINES` wait or :data:`FLUSH_SECONDS` passed, then each
+    file is opened once and written in one go.  Opening two files per batch cost ten times what keeping the lines does,
+    and a thousand hosts must not hold a thousand descriptors."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self._pending: dict[tuple | None, list[str]] = {}
+        self._count = 0
+        self._paths: dict[tuple | None, Path] = {}
+        self._flushed = time.monotonic()
+
+    def _path(self, key: tuple | None) -> Path:
+        path = self._paths.get(key)
+        if path is None:
+            path = self.directory / TIMELINE_FILE if key is None else record_path(self.directory, *key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._paths[key] = path
+        return path
+
+    def append(self, key: tuple | None, lines: list[str]) -> None:
+        """``lines`` at the end of the file of ``key`` ((job, host, stream, attempt); None: the timeline)."""
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = self._pending[key] = []
+        pending.extend(line if line.endswith("\n") else line + "\n" for line in lines)
+        self._count += len(lines)
+        if self._count >= PENDING_LINES or time.monotonic() - self._flushed > FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        pending, self._pending, self._count = self._pending, {}, 0
+        self._flushed = time.monotonic()
+        for key, lines in pending.items():
+            with open(self._path(key), "a", encoding="utf-8", errors="replace") as out:
+                out.write("".join(lines))
+
+    close = flush
+
+
 class OutputStore:
     """Where every line goes.
 
@@ -106,6 +151,7 @@ class OutputStore:
         self._jobs_of_host: dict[str, list[str]] = {}
         self._attempt: dict[str, int] = {}
         self._markers: dict[str, list[Line]] = {}
+        self._files = RecordFiles(self.directory) if self.directory is not None and writes else None
 
     # -- receiving
     def begin_attempt(self, job: str, attempt: int, when: float | None = None) -> None:
@@ -178,17 +224,23 @@ class OutputStore:
             fresh.append(Line(self.seq, now, job, host, stream, text, attempt))
         record.lines.extend(fresh)
         self.interleaved.extend(fresh)
-        if self.directory is not None and self.writes:
+        if self._files is not None:
             self._write(job, host, stream, attempt, lines, now)
 
     def _write(self, job: str, host: str, stream: str, attempt: int, lines: list[str], now: float) -> None:
-        path = record_path(self.directory, job, host, stream, attempt)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # appended per batch: a thousand hosts must not hold a thousand descriptors
-        with open(path, "a", encoding="utf-8") as out:
-            out.writelines(line if line.endswith("\n") else line + "\n" for line in lines)
-        with open(self.directory / TIMELINE_FILE, "a", encoding="utf-8") as timeline:
-            timeline.write(f"{now:.6f}\t{job}\t{host}\t{stream}\t{attempt}\t{len(lines)}\n")
+        self._files.append((job, host, stream, attempt), lines)
+        self._files.append(None, [f"{now:.6f}\t{job}\t{host}\t{stream}\t{attempt}\t{len(lines)}\n"])
+
+    def flush(self) -> None:
+        """Write what the record files still buffer (the runner does at the end of every run,
+        the session every few seconds, a view before it reads the record)."""
+        if self._files is not None:
+            self._files.flush()
+
+    def close(self) -> None:
+        """Flush and close the record files kept open (they reopen if more lines come)."""
+        if self._files is not None:
+            self._files.close()
 
     # -- reading
     def lines(self, job: str, host: str) -> list[tuple[str, str]]:

@@ -228,6 +228,7 @@ class Runner:
             await self._tidy(planned)
             restore()
             self._run_task = None
+            self.store.flush()  # the record files hold every line of the run
         ok = ok and not self._aborting and all(r.state == JobState.DONE for r in planned)
         if self.on_finish is not None:
             self.on_finish(ok)

@@ -85,6 +85,7 @@ class Session:
         """Write the record directory's run.json (no-op without a record directory)."""
         if ok is not None:
             self.last_ok = ok
+        self.store.flush()  # the output files are as current as run.json
         if self.record_dir is None:
             return None
         return save_run(self.record_dir, str(self.scenario.filename), self.model, self.connections,

@@ -268,6 +268,7 @@ class OutputView:
         if store.directory is None:
             self.top = [ViewLine("note", f"({missing} earlier lines are not kept: no record directory)")]
             return
+        store.flush()
         recorded = recorded_lines(store.directory, dropped, lambda job, host: True)
         if self.filter.hide and self.filter:
             recorded = [line for chunk in recorded.chunks() for line in chunk if self.filter.keeps(line.text)]

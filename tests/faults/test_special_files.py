@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 from pathlib import Path
 
 import pytest
@@ -25,11 +26,17 @@ def test_appush_refuses_a_fifo(testbed, tmp_path, inside):
     (folder / "fine.txt").write_text("fine\n")
     fifo = (folder if inside else tmp_path) / "pipe"
     os.mkfifo(fifo)
-    remote = f"appush-special-{tmp_path.name}"
-    sources = ["-R", str(folder)] if inside else [str(folder / "fine.txt"), str(fifo)]
-    process = start(testbed, "appush", "-t", hp(testbed, "node1"), *sources, f"@:{remote}/", cwd=tmp_path)
-    out, err = finish(process)
+    remote = Path(pwd.getpwnam(testbed.user).pw_dir) / f"appush-special-{tmp_path.name}"
+    remote.mkdir()
+    try:
+        sources = ["-R", str(folder)] if inside else [str(folder / "fine.txt"), str(fifo)]
+        process = start(testbed, "appush", "-t", hp(testbed, "node1"), *sources, f"@:{remote.name}/",
+                        cwd=tmp_path)
+        out, err = finish(process)
+        copied = sorted(path.name for path in remote.rglob("*"))
+    finally:
+        shutil.rmtree(remote)
     assert process.returncode == 2, err
     assert err.strip() == (f"appush: {fifo}: is a named pipe (fifo); appush copies regular files, and "
                            f"directories with -R (copy the data to a regular file first)")
-    assert not (Path(pwd.getpwnam(testbed.user).pw_dir) / remote).exists()
+    assert copied == []
