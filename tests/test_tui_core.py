@@ -562,11 +562,12 @@ BATCHES = st.lists(st.tuples(st.sampled_from(["j1", "j2"]), st.sampled_from(["fi
 
 
 @settings(max_examples=60, deadline=None)
-@given(batches=BATCHES, keep_lines=st.integers(1, 30), keep_total=st.integers(1, 200))
-def test_job_and_host_views_show_every_line_with_memory_bounded(batches, keep_lines, keep_total):
+@given(batches=BATCHES, keep_lines=st.integers(1, 30), keep_total=st.integers(1, 200),
+       needle=st.sampled_from(["", "err", ".1"]))
+def test_job_and_host_views_show_every_line_with_memory_bounded(batches, keep_lines, keep_total, needle):
     """Whatever the batches, the attempts and the memory limits, a job's view and a host's view hold
-    every line of each (job, host) in the order it came (the older ones read from the record), while
-    memory keeps at most ``keep_lines`` per (job, host)."""
+    every line of each (job, host) in the order it came (the older ones read from the record), or
+    every line a search keeps, while memory keeps at most ``keep_lines`` per (job, host)."""
     from unittest import mock
 
     from apssh_tui.core import recorded
@@ -583,13 +584,14 @@ def test_job_and_host_views_show_every_line_with_memory_bounded(batches, keep_li
             store.add(job, host, stream, [text + "\n" for text in texts])
         assert all(len(stream.lines) <= keep_lines for stream in store.streams.values())
         model = StateModel.from_records([])
+        search = Filter(needle)
         for job in ("j1", "j2"):
-            shown = OutputView(store, model, "job", job=job).texts()
+            shown = OutputView(store, model, "job", job=job, filter=search).texts()
             for host in ("fit01", "fit02", "fit03"):
                 assert [text.split(" ", 1)[1] for text in shown if text.startswith(f"{host}")] == \
-                    sent.get((job, host), [])
+                    [text for text in sent.get((job, host), []) if needle in text]
         for host in ("fit01", "fit02", "fit03"):
-            shown = OutputView(store, model, "host", host=host).texts()
+            shown = OutputView(store, model, "host", host=host, filter=search).texts()
             for job in ("j1", "j2"):
                 assert [text.split(" ", 2)[2] for text in shown if text.startswith(f"{host} [{job}]")] == \
-                    sent.get((job, host), [])
+                    [text for text in sent.get((job, host), []) if needle in text]

@@ -12,6 +12,7 @@ last :data:`CACHED_BLOCKS` blocks.
 from __future__ import annotations
 
 import bisect
+from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -135,12 +136,36 @@ class RecordedLines:
         return Line(0, segment.time, segment.job, segment.host, segment.stream, self._text(segment.path, line),
                     segment.attempt)
 
+    def matching(self, keeps: Callable[[str], bool]) -> Matching:
+        """The lines whose text ``keeps`` accepts (read a segment at a time; only their positions
+        are kept, 8 bytes a line)."""
+        positions = array("q")
+        index = 0
+        for chunk in self.chunks():
+            positions.extend(index + offset for offset, line in enumerate(chunk) if keeps(line.text))
+            index += len(chunk)
+        return Matching(self, positions)
+
     def chunks(self) -> Iterator[list[Line]]:
         """Every line, a segment at a time (for a search or a save that reads them all)."""
         for segment in self.segments:
             yield [Line(0, segment.time, segment.job, segment.host, segment.stream,
                         self._text(segment.path, segment.first + offset), segment.attempt)
                    for offset in range(segment.count)]
+
+
+class Matching:
+    """Some lines of a RecordedLines, by position (``len()``, ``[index]``)."""
+
+    def __init__(self, lines: RecordedLines, positions: array):
+        self.lines = lines
+        self.positions = positions
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, index: int) -> Line:
+        return self.lines[self.positions[index]]
 
 
 def recorded_lines(directory: Path, dropped: dict[tuple[str, str], int],

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from .gather import gather
 from .output import ATTEMPT_NAME, EVENT_NAME, STDERR_NAME, TIMELINE_FILE, Line, OutputStore
-from .recorded import RecordedLines, recorded_lines
+from .recorded import Matching, RecordedLines, recorded_lines
 
 MODES = ("job", "host", "all", "gathered")
 #: a view never holds more lines than this in memory: beyond, a job or host view is built again,
@@ -120,7 +120,7 @@ class OutputView:
         self.filter = filter or Filter()
         self.lines: list[ViewLine] = []
         self.top: list[ViewLine] = []  # notes above the lines read back from the record
-        self.recorded: RecordedLines | list[Line] = []  # lines no longer in memory, from the record
+        self.recorded: RecordedLines | Matching | list = []  # lines no longer in memory, from the record
         self.width = 0
         self.trimmed = 0  # lines that left the head of this view since it was built
         self._cursor = 0
@@ -271,7 +271,7 @@ class OutputView:
         store.flush()
         recorded = recorded_lines(store.directory, dropped, lambda job, host: True)
         if self.filter.hide and self.filter:
-            recorded = [line for chunk in recorded.chunks() for line in chunk if self.filter.keeps(line.text)]
+            recorded = recorded.matching(self.filter.keeps)
         self.recorded = recorded
         if not len(recorded) and not (store.directory / TIMELINE_FILE).is_file():
             self.top = [ViewLine("note", f"({missing} earlier lines are only in the record files under "
