@@ -12,6 +12,7 @@ import io
 import json
 import socket
 import tempfile
+import time
 
 import pytest
 from asynciojobs import Scheduler
@@ -565,33 +566,39 @@ BATCHES = st.lists(st.tuples(st.sampled_from(["j1", "j2"]), st.sampled_from(["fi
 @given(batches=BATCHES, keep_lines=st.integers(1, 30), keep_total=st.integers(1, 200),
        needle=st.sampled_from(["", "err", ".1"]))
 def test_job_and_host_views_show_every_line_with_memory_bounded(batches, keep_lines, keep_total, needle):
-    """Whatever the batches, the attempts and the memory limits, a job's view and a host's view hold
-    every line of each (job, host) in the order it came (the older ones read from the record), or
-    every line a search keeps, while memory keeps at most ``keep_lines`` per (job, host)."""
+    """Whatever the batches, the attempts and the memory limits, a job's view and a host's view show
+    every line (or every line a search keeps) and every attempt separator, in the order they came
+    (the older lines read back from the record), while memory keeps at most ``keep_lines`` per
+    (job, host)."""
     from unittest import mock
 
     from apssh_tui.core import recorded
 
-    sent: dict[tuple[str, str], list[str]] = {}
+    tags = {"out": ":", "err": "!", "event": "*"}
+    events = []  # (job, host or None for a separator, shown text)
     with tempfile.TemporaryDirectory() as directory, mock.patch.object(recorded, "BLOCK_LINES", 7):
         store = OutputStore(directory, keep_lines=keep_lines, keep_total=keep_total, keep_min=1)
         for number, (job, host, stream, size) in enumerate(batches):
+            when = 1_000_000.0 + number / 100  # distinct times, as lines arriving one batch at a time
             if stream == "attempt":
-                store.begin_attempt(job, store.attempt(job) + 1)
+                attempt = store.attempt(job) + 1
+                store.begin_attempt(job, attempt, when)
+                stamp = time.strftime("%H:%M:%S", time.localtime(when))
+                events.append((job, None, f"── attempt {attempt}, {stamp} ──"))
                 continue
             texts = [f"{job} {host} {stream} {number}.{index}" for index in range(size)]
-            sent.setdefault((job, host), []).extend(texts)
-            store.add(job, host, stream, [text + "\n" for text in texts])
+            events += [(job, host, f"{tags[stream]} {text}") for text in texts if needle in text]
+            store.add(job, host, stream, [text + "\n" for text in texts], when=when)
         assert all(len(stream.lines) <= keep_lines for stream in store.streams.values())
         model = StateModel.from_records([])
         search = Filter(needle)
         for job in ("j1", "j2"):
-            shown = OutputView(store, model, "job", job=job, filter=search).texts()
-            for host in ("fit01", "fit02", "fit03"):
-                assert [text.split(" ", 1)[1] for text in shown if text.startswith(f"{host}")] == \
-                    [text for text in sent.get((job, host), []) if needle in text]
+            view = OutputView(store, model, "job", job=job, filter=search)
+            assert view.texts()[len(view.top):] == [text if host is None else f"{host}{text}"
+                                                    for job_, host, text in events if job_ == job]
         for host in ("fit01", "fit02", "fit03"):
-            shown = OutputView(store, model, "host", host=host, filter=search).texts()
-            for job in ("j1", "j2"):
-                assert [text.split(" ", 2)[2] for text in shown if text.startswith(f"{host} [{job}]")] == \
-                    [text for text in sent.get((job, host), []) if needle in text]
+            view = OutputView(store, model, "host", host=host, filter=search)
+            jobs = store.jobs(host)
+            assert view.texts()[len(view.top):] == [
+                f"[{job}] {text}" if host_ is None else f"{host} [{job}]{text}"
+                for job, host_, text in events if host_ == host or (host_ is None and job in jobs)]

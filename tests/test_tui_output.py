@@ -279,7 +279,7 @@ CHATTY = ("awk 'BEGIN {{ for (i = 1; i <= 1500; i++) {{ print \"{name} \" i; "
 def test_job_and_host_views_read_back_the_lines_that_left_memory(testbed, arun, tmp_path):
     """Two jobs on one host print 1500 lines each (and 15 on stderr) while memory keeps 200 per (job,
     host): the job view and the host view show every line in order, the older ones read back from the
-    record under a note that says so."""
+    record, with a note at the top that says so."""
     shared = node(testbed, "node1")
     jobs = {name: SshJob(shared, command=CHATTY.format(name=name), label=name) for name in ("alpha", "beta")}
     session = session_of(Scheduler(*jobs.values(), timeout=60), jobs, record_base=tmp_path, keep_lines=200)
@@ -308,7 +308,7 @@ def test_job_and_host_views_read_back_the_lines_that_left_memory(testbed, arun, 
     assert [line for line in job if ": alpha " in line] == [f"127.0.0.11: alpha {i}" for i in range(1, 1501)]
     assert [line for line in job if "! alpha err" in line] == [f"127.0.0.11! alpha err {i}"
                                                                for i in range(100, 1501, 100)]
-    assert len(job) == 1515 + 2  # every line, the note above the record's lines, the one above memory's
+    assert len(job) == 1515 + 1  # every line, and the note that says some were read back from the record
     host = seen["host"]
     for name in ("alpha", "beta"):
         assert [line for line in host if f" [{name}]: " in line] == [f"127.0.0.11 [{name}]: {name} {i}"

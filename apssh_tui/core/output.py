@@ -79,8 +79,8 @@ def record_path(directory: Path, job: str, host: str, stream: str, attempt: int 
 class RecordFiles:
     """The record files being appended to, written behind: lines wait in memory until
     :meth:`flush`, until :data:`PENDING_LINES` wait or :data:`FLUSH_SECONDS` passed, then each
-    file is opened once and written in one go.  Opening two files per batch cost ten times what keeping the lines does,
-    and a thousand hosts must not hold a thousand descriptors."""
+    file is opened once and written in one go (opening two files per batch cost ten times what
+    keeping the lines does; keeping them open would cost a descriptor per host)."""
 
     def __init__(self, directory: Path):
         self.directory = directory

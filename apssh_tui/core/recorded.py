@@ -136,15 +136,23 @@ class RecordedLines:
         return Line(0, segment.time, segment.job, segment.host, segment.stream, self._text(segment.path, line),
                     segment.attempt)
 
-    def matching(self, keeps: Callable[[str], bool]) -> Matching:
-        """The lines whose text ``keeps`` accepts (read a segment at a time; only their positions
-        are kept, 8 bytes a line)."""
+    def groups(self) -> Iterator[tuple[float, int]]:
+        """(time, number of lines) of each batch, in order (to interleave them with other lines)."""
+        for segment in self.segments:
+            yield segment.time, segment.count
+
+    def matching(self, keeps: Callable[[Line], bool]) -> Matching:
+        """The lines ``keeps`` accepts (read a segment at a time; only their positions are kept,
+        8 bytes a line)."""
         positions = array("q")
+        counts = []
         index = 0
-        for chunk in self.chunks():
-            positions.extend(index + offset for offset, line in enumerate(chunk) if keeps(line.text))
+        for segment, chunk in zip(self.segments, self.chunks(), strict=True):
+            before = len(positions)
+            positions.extend(index + offset for offset, line in enumerate(chunk) if keeps(line))
+            counts.append((segment.time, len(positions) - before))
             index += len(chunk)
-        return Matching(self, positions)
+        return Matching(self, positions, counts)
 
     def chunks(self) -> Iterator[list[Line]]:
         """Every line, a segment at a time (for a search or a save that reads them all)."""
@@ -157,25 +165,30 @@ class RecordedLines:
 class Matching:
     """Some lines of a RecordedLines, by position (``len()``, ``[index]``)."""
 
-    def __init__(self, lines: RecordedLines, positions: array):
+    def __init__(self, lines: RecordedLines, positions: array, counts: list[tuple[float, int]]):
         self.lines = lines
         self.positions = positions
+        self._counts = counts
 
     def __len__(self) -> int:
         return len(self.positions)
+
+    def groups(self) -> Iterator[tuple[float, int]]:
+        """(time, number of lines kept) of each batch, in order."""
+        return iter(self._counts)
 
     def __getitem__(self, index: int) -> Line:
         return self.lines[self.positions[index]]
 
 
-def recorded_lines(directory: Path, dropped: dict[tuple[str, str], int],
-                   wanted: Callable[[str, str], bool]) -> RecordedLines:
-    """The first ``dropped[(job, host)]`` lines of each (job, host) that ``wanted(job, host)``
-    keeps, from the record files under ``directory``, in arrival order (``timeline.tsv``).
+def recorded_lines(directory: Path, dropped: dict[tuple[str, str], int]) -> RecordedLines:
+    """The first ``dropped[(job, host)]`` lines of each (job, host), from the record files under
+    ``directory``, in arrival order (``timeline.tsv``).  The timeline is read up to the last
+    row needed; the lines themselves only when asked for.
 
     An unreadable or missing timeline gives no lines (the view then says how many it lacks).
     """
-    remaining = {pair: count for pair, count in dropped.items() if count > 0 and wanted(*pair)}
+    remaining = {pair: count for pair, count in dropped.items() if count > 0}
     segments: list[Segment] = []
     if not remaining:
         return RecordedLines(segments)

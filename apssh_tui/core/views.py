@@ -8,6 +8,7 @@ running job grows by appending); a gathered view is recomputed when its jobs' ou
 
 from __future__ import annotations
 
+import bisect
 import re
 from pathlib import Path
 from typing import NamedTuple
@@ -21,6 +22,8 @@ MODES = ("job", "host", "all", "gathered")
 #: reading its older lines from the record (the all-hosts view keeps the store's last lines)
 MAX_VIEW_LINES = 50_000
 _TAGS = {STDERR_NAME: "!", EVENT_NAME: "*"}
+#: how far apart the times of two lines must be to be told apart (the timeline's rounding, seconds)
+TIME_RESOLUTION = 2e-6
 
 
 class ViewLine(NamedTuple):
@@ -93,10 +96,11 @@ class Filter:
 class OutputView:
     """The lines of one view of the store, kept current by :meth:`update`.
 
-    A job or host view shows every line: those the store still has in memory (:attr:`lines`,
-    the store's own lines, no copy) after those that left memory, read back from the record
-    files on demand (:attr:`recorded`, a note above them says so).  Gathered views hold
-    ViewLines.  :meth:`display` gives any line as shown, ``len(view)`` counts them.
+    A job or host view shows every line, in the order they came: those the store still has in
+    memory (:attr:`lines`, the store's own lines, no copy) interleaved by time with those that
+    left memory, read back from the record files on demand (:attr:`recorded`; a note at the top
+    says how many and from where).  Gathered views hold ViewLines.  :meth:`display` gives any
+    line as shown, ``len(view)`` counts them.
 
     Args:
         store: the OutputStore.
@@ -119,8 +123,10 @@ class OutputView:
         self.keys = list(keys) if keys else ([job] if job else [])
         self.filter = filter or Filter()
         self.lines: list[ViewLine] = []
-        self.top: list[ViewLine] = []  # notes above the lines read back from the record
+        self.top: list[ViewLine] = []  # notes above every line
         self.recorded: RecordedLines | Matching | list = []  # lines no longer in memory, from the record
+        self._runs: list[tuple[int, bool, int]] = [(0, False, 0)]  # see _interleave
+        self._run_starts = [0]
         self.width = 0
         self.trimmed = 0  # lines that left the head of this view since it was built
         self._cursor = 0
@@ -147,6 +153,7 @@ class OutputView:
         self.lines = []
         self.top = []
         self.recorded = []
+        self._runs, self._run_starts = [(0, False, 0)], [0]
         self.width = 0
         self.trimmed = 0
         self._cursor = self.store.seq
@@ -154,15 +161,17 @@ class OutputView:
             self._stamp = self._gathered_stamp()
             self._extend(self._gathered_lines())
             return
+        pairs = []
         if self.mode == "job":
             source = self.store.job_lines(self.job) if self.job else []
-            self._read_back([(self.job, host) for host in self.store.hosts(self.job)] if self.job else [])
+            pairs = [(self.job, host) for host in self.store.hosts(self.job)] if self.job else []
         elif self.mode == "host":
             source = self.store.host_lines(self.host) if self.host else []
-            self._read_back([(job, self.host) for job in self.store.jobs(self.host)] if self.host else [])
+            pairs = [(job, self.host) for job in self.store.jobs(self.host)] if self.host else []
         else:
             source = self.store.interleaved
         self._extend(self._convert(source, checked=self.mode != "job"))
+        self._read_back(pairs)
 
     def update(self) -> int:
         """Bring the view up to date: the number of lines appended, or -1 when it was rebuilt
@@ -203,9 +212,8 @@ class OutputView:
         if index < len(self.top):
             return self.top[index]
         index -= len(self.top)
-        if index < len(self.recorded):
-            return self.recorded[index]
-        return self.lines[index - len(self.recorded)]
+        start, recorded, base = self._runs[bisect.bisect_right(self._run_starts, index) - 1]
+        return (self.recorded if recorded else self.lines)[base + index - start]
 
     def _extend(self, lines) -> None:
         start = len(self.lines)
@@ -259,7 +267,8 @@ class OutputView:
 
     def _read_back(self, pairs) -> None:
         """The lines of ``pairs`` (job, host) that left memory: read back from the record files
-        (after a note saying so), or, without a record, a note saying how many are lost."""
+        and interleaved by time with the lines in memory, under a note saying so; without a
+        record, a note saying how many are lost."""
         store = self.store
         dropped = {pair: store.dropped(*pair) for pair in pairs}
         missing = sum(dropped.values())
@@ -269,18 +278,49 @@ class OutputView:
             self.top = [ViewLine("note", f"({missing} earlier lines are not kept: no record directory)")]
             return
         store.flush()
-        recorded = recorded_lines(store.directory, dropped, lambda job, host: True)
-        if self.filter.hide and self.filter:
-            recorded = recorded.matching(self.filter.keeps)
-        self.recorded = recorded
+        recorded = recorded_lines(store.directory, dropped)
         if not len(recorded) and not (store.directory / TIMELINE_FILE).is_file():
             self.top = [ViewLine("note", f"({missing} earlier lines are only in the record files under "
                                          f"{store.directory})")]
             return
-        self.top = [ViewLine("note", f"── {missing} earlier lines, no longer in memory, read back from the record "
-                                     f"({store.directory}) ──")]
-        if recorded:
-            self.lines.append(ViewLine("note", "── the lines kept in memory ──"))
+        if self.filter.hide and self.filter:
+            recorded = recorded.matching(lambda line: self.filter.keeps(line.text))
+        self.recorded = recorded
+        self.top = [ViewLine("note", f"── {missing} lines of this view, no longer in memory, read back from "
+                                     f"the record ({store.directory}) ──")]
+        self._interleave()
+
+    def _interleave(self) -> None:
+        """Runs of the view after :attr:`top`: (first index, from the record?, index in
+        :attr:`recorded` or :attr:`lines`), the record's batches and the lines in memory in time
+        order (a batch before the lines in memory of the same time: it came first).  The last
+        run is of lines in memory, so that new lines extend it."""
+        runs: list[tuple[int, bool, int]] = []
+        lines = self.lines
+        position = from_record = in_memory = 0
+
+        def add(recorded: bool, base: int, count: int) -> None:
+            nonlocal position
+            if count <= 0:
+                return
+            if not runs or runs[-1][1] != recorded:
+                runs.append((position, recorded, base))
+            position += count
+
+        for when, count in self.recorded.groups():
+            end = in_memory
+            before = when - TIME_RESOLUTION  # the timeline keeps microseconds: within that, the record first
+            while end < len(lines) and getattr(lines[end], "time", 0.0) < before:
+                end += 1
+            add(False, in_memory, end - in_memory)
+            in_memory = end
+            add(True, from_record, count)
+            from_record += count
+        add(False, in_memory, len(lines) - in_memory)
+        if not runs or runs[-1][1]:
+            runs.append((position, False, in_memory))
+        self._runs = runs
+        self._run_starts = [run[0] for run in runs]
 
     # -- gathered
     def _gathered_stamp(self) -> tuple:
