@@ -602,3 +602,21 @@ def test_job_and_host_views_show_every_line_with_memory_bounded(batches, keep_li
             assert view.texts()[len(view.top):] == [
                 f"[{job}] {text}" if host_ is None else f"{host} [{job}]{text}"
                 for job, host_, text in events if host_ == host or (host_ is None and job in jobs)]
+
+
+def test_gathered_view_groups_by_every_line_and_says_when_it_shows_only_the_last_ones(tmp_path):
+    """Two hosts whose long outputs differ only in their first line are two groups, though memory
+    only keeps their last lines; a note says the view shows those."""
+    from apssh_tui.core.states import JobRecord
+
+    store = OutputStore(tmp_path, keep_lines=5)
+    for number, host in enumerate(("fit01", "fit02")):
+        store.add(f"probe{number}", host, "out", [f"first {host}\n"] + [f"same {i}\n" for i in range(20)])
+    model = StateModel.from_records([JobRecord(key=f"probe{n}", job=None, label="probe", node=f"fit0{n + 1}",
+                                               state=JobState.DONE, result=0) for n in range(2)])
+    view = OutputView(store, model, "gathered", job="probe0", keys=["probe0", "probe1"])
+
+    texts = view.texts()
+    assert texts[0] == "(2 hosts printed more than memory keeps: their last lines are shown; 'o' on a job " \
+                       "shows every line)"
+    assert sum(text.startswith("----------------") for text in texts) == 2

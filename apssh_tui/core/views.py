@@ -345,6 +345,11 @@ class OutputView:
                 name = host if host not in outputs else f"{host} [{key}]"
                 outputs[name] = (store.digest(key, host), store.current_lines(key, host), exit_code)
         lines: list[ViewLine] = []
+        cut = sum(1 for key in self.keys for host in store.hosts(key) if store.dropped(key, host))
+        if cut:
+            # grouped by the digest of every line; shown: what memory still has of each
+            lines.append(ViewLine("note", f"({cut} hosts printed more than memory keeps: their last lines "
+                                          f"are shown; 'o' on a job shows every line)"))
         for index, group in enumerate(gather(outputs)):
             lines.append(ViewLine("header", f"---------------- {group.header}"))
             if index == 0 or not group.diff:
