@@ -24,6 +24,9 @@ DEFAULT_KEY_NAMES = ("id_ed25519", "id_ecdsa", "id_rsa", "id_dsa")
 default_private_keys = tuple(Path.home() / ".ssh" / name for name in DEFAULT_KEY_NAMES)
 
 log = logging.getLogger("apssh.keys")
+#: whether a passphrase may be asked on the terminal (True by default); a full-screen front-end
+#: (apssh-tui) sets it to False while its screen is up: a prompt there would be hidden and hang
+ask_on_terminal = True
 
 
 def _listened() -> bool:
@@ -62,6 +65,10 @@ def import_private_key(filename: str | os.PathLike) -> asyncssh.SSHKey | None:
         if not (isinstance(exc, asyncssh.KeyImportError) and "passphrase must be specified" in str(exc).lower()):
             _say(f"cannot use private key {path}: {exc}")
             return None
+    if not ask_on_terminal:
+        _say(f"private key {path} needs a passphrase, which cannot be asked while the screen is "
+             "in use; load it into ssh-agent (ssh-add) instead")
+        return None
     if not sys.stdin or not sys.stdin.isatty():
         _say(f"private key {path} needs a passphrase and there is no terminal to ask; "
              "load it into ssh-agent (ssh-add) instead")

@@ -10,6 +10,7 @@ from asynciojobs import AbstractJob, Scheduler
 from test_tui_app import drive, run_finished
 from tui_support import node, session_of, until
 
+from apssh import keys
 from apssh.sshjob import SshJob
 from apssh_tui.app import ApsshTui
 from apssh_tui.core.replay import ReplaySession
@@ -333,9 +334,12 @@ def test_key_messages_of_the_library_appear_in_the_output_not_under_the_screen(t
         await pilot.press("i")
         assert await until(lambda: any("not-a-key" in line for line in view_lines(app)), pilot=pilot)
         seen["lines"] = view_lines(app)
+        seen["prompts while up"] = keys.ask_on_terminal
 
     with contextlib.redirect_stderr(stderr):
         drive(arun, app, body)
+
+    assert seen["prompts while up"] is False and keys.ask_on_terminal is True  # no passphrase prompt under it
 
     assert app.session.model["keyed"].state.value == "done"
     assert [line for line in seen["lines"] if "not-a-key" in line][0].startswith(

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from apssh import keys
 from apssh.formatters import STDERR, Formatter
 
 STDOUT_NAME, STDERR_NAME, EVENT_NAME = "out", "err", "event"
@@ -352,7 +353,8 @@ LIBRARY_JOB, LIBRARY_HOST = "apssh", "localhost"
 class LibraryMessages(logging.Handler):
     """What the library says outside of any command (a private key it cannot use, how many keys
     it loaded: the ``apssh`` loggers), as event lines of job ``apssh`` on ``localhost`` in the
-    store, instead of stderr under the screen.  :meth:`attach` / :meth:`detach` around the app.
+    store, instead of stderr under the screen.  :meth:`attach` / :meth:`detach` around the app;
+    meanwhile no passphrase is asked on the terminal (``apssh.keys.ask_on_terminal``).
 
     Args:
         store: the OutputStore.
@@ -375,8 +377,10 @@ class LibraryMessages(logging.Handler):
         self.logger.addHandler(self)
         if self.logger.getEffectiveLevel() > self.level:
             self.logger.setLevel(self.level)
+        self._asked, keys.ask_on_terminal = keys.ask_on_terminal, False
         return self
 
     def detach(self) -> None:
         self.logger.removeHandler(self)
         self.logger.setLevel(self._level)
+        keys.ask_on_terminal = getattr(self, "_asked", True)
