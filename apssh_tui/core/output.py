@@ -89,6 +89,8 @@ class RecordFiles:
         self._count = 0
         self._paths: dict[tuple | None, Path] = {}
         self._flushed = time.monotonic()
+        timeline = directory / TIMELINE_FILE
+        self.timeline_size = timeline.stat().st_size if timeline.is_file() else 0  # written or pending
 
     def _path(self, key: tuple | None) -> Path:
         path = self._paths.get(key)
@@ -104,6 +106,8 @@ class RecordFiles:
         if pending is None:
             pending = self._pending[key] = []
         pending.extend(line if line.endswith("\n") else line + "\n" for line in lines)
+        if key is None:
+            self.timeline_size += sum(len(line.encode("utf-8", "replace")) for line in lines)
         self._count += len(lines)
         if self._count >= PENDING_LINES or time.monotonic() - self._flushed > FLUSH_SECONDS:
             self.flush()
@@ -153,6 +157,7 @@ class OutputStore:
         self._attempt: dict[str, int] = {}
         self._markers: dict[str, list[Line]] = {}
         self._files = RecordFiles(self.directory) if self.directory is not None and writes else None
+        self._timeline_start: dict[str, int] = {}  # where each job's first timeline row is (bytes)
 
     # -- receiving
     def begin_attempt(self, job: str, attempt: int, when: float | None = None) -> None:
@@ -229,8 +234,13 @@ class OutputStore:
             self._write(job, host, stream, attempt, lines, now)
 
     def _write(self, job: str, host: str, stream: str, attempt: int, lines: list[str], now: float) -> None:
+        self._timeline_start.setdefault(job, self._files.timeline_size)
         self._files.append((job, host, stream, attempt), lines)
         self._files.append(None, [f"{now:.6f}\t{job}\t{host}\t{stream}\t{attempt}\t{len(lines)}\n"])
+
+    def timeline_start(self, jobs) -> int:
+        """Where the first timeline row of any of ``jobs`` is (bytes; 0 when not known)."""
+        return min((self._timeline_start.get(job, 0) for job in jobs), default=0)
 
     def flush(self) -> None:
         """Write what the record files still buffer (the runner does at the end of every run,

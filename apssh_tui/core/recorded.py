@@ -181,10 +181,11 @@ class Matching:
         return self.lines[self.positions[index]]
 
 
-def recorded_lines(directory: Path, dropped: dict[tuple[str, str], int]) -> RecordedLines:
+def recorded_lines(directory: Path, dropped: dict[tuple[str, str], int], start: int = 0) -> RecordedLines:
     """The first ``dropped[(job, host)]`` lines of each (job, host), from the record files under
-    ``directory``, in arrival order (``timeline.tsv``).  The timeline is read up to the last
-    row needed; the lines themselves only when asked for.
+    ``directory``, in arrival order (``timeline.tsv``).  The timeline is read from byte ``start``
+    (where the first row of these jobs is, when known) up to the last row needed; the lines
+    themselves only when asked for.
 
     An unreadable or missing timeline gives no lines (the view then says how many it lacks).
     """
@@ -194,10 +195,11 @@ def recorded_lines(directory: Path, dropped: dict[tuple[str, str], int]) -> Reco
         return RecordedLines(segments)
     offsets: dict[Path, int] = {}
     try:
-        with open(directory / TIMELINE_FILE, encoding="utf-8", errors="replace") as timeline:
-            for row in timeline:
+        with open(directory / TIMELINE_FILE, "rb") as timeline:
+            timeline.seek(start)
+            for raw in timeline:
                 try:
-                    when, job, host, stream, attempt, count = row.rstrip("\n").split("\t")
+                    when, job, host, stream, attempt, count = raw.decode("utf-8", "replace").rstrip("\n").split("\t")
                     attempt, count, when = int(attempt), int(count), float(when)
                 except ValueError:
                     continue  # a row cut short by a crash

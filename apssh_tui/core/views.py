@@ -278,7 +278,7 @@ class OutputView:
             self.top = [ViewLine("note", f"({missing} earlier lines are not kept: no record directory)")]
             return
         store.flush()
-        recorded = recorded_lines(store.directory, dropped)
+        recorded = recorded_lines(store.directory, dropped, store.timeline_start({job for job, _ in pairs}))
         if not len(recorded) and not (store.directory / TIMELINE_FILE).is_file():
             self.top = [ViewLine("note", f"({missing} earlier lines are only in the record files under "
                                          f"{store.directory})")]
