@@ -345,3 +345,30 @@ def test_key_messages_of_the_library_appear_in_the_output_not_under_the_screen(t
     assert [line for line in seen["lines"] if "not-a-key" in line][0].startswith(
         f"localhost [apssh]* cannot use private key {garbage}")
     assert "not-a-key" not in stderr.getvalue()
+
+
+def test_a_long_line_read_back_from_the_record_can_be_scrolled_to_its_end(testbed, arun, tmp_path):
+    """The first line of a job is 400 characters long and left memory (keep_lines 20): once on screen,
+    the view is wide enough to scroll to its end."""
+    long_line = "x" * 399 + "!"
+    job = SshJob(node(testbed, "node1"), command=f"echo {long_line}; seq 1 100", label="long")
+    app = ApsshTui(session_of(Scheduler(job, timeout=30), {"long": job}, record_base=tmp_path, keep_lines=20))
+    seen = {}
+
+    async def body(pilot):
+        assert await start_and_finish(pilot)
+        app.action_tab("jobs")
+        app.jobs_table.select("long")
+        await pilot.press("o")
+        assert await until(lambda: app.output.title().endswith("job long"), pilot=pilot)
+        await pilot.press("home")
+        log = app.output.log_widget
+        assert await until(lambda: log.virtual_size.width >= len(f"127.0.0.11: {long_line}"), pilot=pilot)
+        await pilot.press("end")  # follows again; then to the right end of the long line
+        log.scroll_to(x=log.max_scroll_x, y=0, animate=False, immediate=True)
+        await pilot.pause(0.1)
+        seen["top line"] = log.render_line(1).text
+
+    drive(arun, app, body)
+
+    assert seen["top line"].rstrip().endswith("x!")

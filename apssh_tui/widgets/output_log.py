@@ -142,6 +142,10 @@ class OutputLog(ScrollView, can_focus=True):
         text = line_text(self.view.display(index), self.view.filter, rich_style)
         if index == self.current_match:
             text.stylize("underline")
+        if text.cell_len > self.view.width:
+            # a line read back from the record, longer than any in memory: room to scroll to its end
+            self.view.width = text.cell_len
+            self.call_later(self._resize)
         return Strip(text.render(self.app.console), text.cell_len)
 
     def styles_of(self, index: int) -> list[tuple[str, str]]:
