@@ -13,6 +13,7 @@ import os
 import resource
 import signal
 import socket
+import stat
 import sys
 import time
 from dataclasses import dataclass
@@ -266,6 +267,7 @@ class _FanOut:
             formatter = TerminalFormatter(args.format, args.verbose)
         else:
             formatter = ColonFormatter(f"{host}:@line@", verbose=args.verbose)
+        formatter.port = port  # -v events name the host as the line prefixes do
         return formatter
 
     def port_formatter(self, args, port: int, default: Formatter) -> Formatter:
@@ -631,6 +633,45 @@ class _Copy(_FanOut):
         return {"recurse": self.parsed.recurse, "preserve": self.parsed.preserve}
 
 
+def _special_kind(mode: int) -> str | None:
+    """What a file of this ``st_mode`` is, when it is neither a regular file nor a directory."""
+    kinds = ((stat.S_ISFIFO, "a named pipe (fifo)"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+    return next((kind for test, kind in kinds if test(mode)), None)
+
+
+def check_pushable(path: Path, recurse: bool) -> None:
+    """Refuse a local source that would block or mean nothing once copied: a fifo (reading it
+    waits for a writer, for ever), a socket, a device; inside a directory too with -R.
+    A missing path is left to the copy, which reports it per host.
+
+    Raises:
+        UsageError naming the path, what it is, and what appush copies.
+    """
+    def refuse(where: Path, kind: str) -> UsageError:
+        return UsageError(f"{where}: is {kind}; appush copies regular files, and directories with -R "
+                          f"(copy the data to a regular file first)")
+
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    kind = _special_kind(mode)
+    if kind:
+        raise refuse(path, kind)
+    if not (recurse and stat.S_ISDIR(mode)):
+        return
+    for folder, directories, files in os.walk(path, followlinks=False):
+        for name in files + directories:
+            entry = Path(folder) / name
+            try:
+                kind = _special_kind(entry.stat().st_mode)
+            except OSError:
+                continue  # a dangling link: the copy says so
+            if kind:
+                raise refuse(entry, kind)
+
+
 class Appush(_Copy):
     """appush local... @:remote: copy local files to many hosts."""
 
@@ -645,6 +686,12 @@ class Appush(_Copy):
         if any(path.startswith(self.remote_prefix) for path in local):
             raise UsageError("appush copies local files to hosts: only the last path is remote (@:)")
         return local, remote[len(self.remote_prefix):]
+
+    def check_arguments(self, args):
+        super().check_arguments(args)
+        for source in self.sources:
+            if "{" not in source:  # a template is only a path once filled in for a host
+                check_pushable(Path(source).expanduser(), args.recurse)
 
     def describe_action(self, target):
         return f"push {' '.join(self.sources)} -> {self.destination}"

@@ -204,9 +204,13 @@ class VerboseFormatter(Formatter):
 
     def __init__(self, custom_format: str = "@line@", verbose: bool = False):
         super().__init__(custom_format, verbose)
+        #: the port of the hosts this formatter serves: shown after the host name when not 22,
+        #: as the line prefixes of the commands do (``127.0.0.11:2222: connected ...``)
+        self.port: int | None = None
 
     def announce(self, hostname, message):
-        sys.stderr.write(f"{time.strftime('%H-%M-%S')} {hostname}: {message}\n")
+        host = hostname if self.port in (None, 22) else f"{hostname}:{self.port}"
+        sys.stderr.write(f"{time.strftime('%H-%M-%S')} {host}: {message}\n")
         sys.stderr.flush()
 
 

@@ -1,10 +1,17 @@
-"""Finding private keys: from the command line, the ssh agent, or ~/.ssh."""
+"""Finding private keys: from the command line, the ssh agent, or ~/.ssh.
+
+What this module has to say (a key that cannot be used, how many keys were loaded) goes to
+the ``apssh.keys`` logger when a front-end listens there (a handler on ``apssh.keys`` or
+``apssh``: apssh-tui shows them in its output, under its screen they would be lost), and to
+stderr otherwise, as ``apssh: <message>`` (the commands).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import getpass
+import logging
 import os
 import sys
 from pathlib import Path
@@ -16,13 +23,37 @@ DEFAULT_KEY_NAMES = ("id_ed25519", "id_ecdsa", "id_rsa", "id_dsa")
 #: the same as paths in ~/.ssh (apssh 0.27 name; 0.27 tried only id_rsa and id_dsa)
 default_private_keys = tuple(Path.home() / ".ssh" / name for name in DEFAULT_KEY_NAMES)
 
+log = logging.getLogger("apssh.keys")
+#: whether a passphrase may be asked on the terminal (True by default); a full-screen front-end
+#: (apssh-tui) sets it to False while its screen is up: a prompt there would be hidden and hang
+ask_on_terminal = True
+
+
+def _listened() -> bool:
+    """Whether a front-end put a handler on ``apssh.keys`` or ``apssh`` (the root logger's do not count:
+    an application's catch-all logging must not hide these messages from the terminal)."""
+    logger = log
+    while logger is not None and logger.name.startswith("apssh"):
+        if logger.handlers:
+            return True
+        logger = logger.parent
+    return False
+
+
+def _say(message: str, level: int = logging.WARNING) -> None:
+    """``message`` to the listening front-end, or to stderr."""
+    if _listened():
+        log.log(level, message)
+    else:
+        print(f"apssh: {message}", file=sys.stderr)
+
 
 def import_private_key(filename: str | os.PathLike) -> asyncssh.SSHKey | None:
     """Load the private key in ``filename``; asks for its passphrase on a terminal if needed.
 
     Returns:
         the asyncssh SSHKey, or None when the file is missing or cannot be read as a key
-        (the reason is printed on stderr).
+        (the reason goes to stderr, or to the ``apssh.keys`` logger when a front-end listens).
     """
     path = Path(filename).expanduser()
     try:
@@ -32,11 +63,15 @@ def import_private_key(filename: str | os.PathLike) -> asyncssh.SSHKey | None:
     except (OSError, asyncssh.KeyImportError) as exc:
         # asyncssh reports an encrypted key read without passphrase as a KeyImportError
         if not (isinstance(exc, asyncssh.KeyImportError) and "passphrase must be specified" in str(exc).lower()):
-            print(f"apssh: cannot use private key {path}: {exc}", file=sys.stderr)
+            _say(f"cannot use private key {path}: {exc}")
             return None
+    if not ask_on_terminal:
+        _say(f"private key {path} needs a passphrase, which cannot be asked while the screen is "
+             "in use; load it into ssh-agent (ssh-add) instead")
+        return None
     if not sys.stdin or not sys.stdin.isatty():
-        print(f"apssh: private key {path} needs a passphrase and there is no terminal to ask; "
-              "load it into ssh-agent (ssh-add) instead", file=sys.stderr)
+        _say(f"private key {path} needs a passphrase and there is no terminal to ask; "
+             "load it into ssh-agent (ssh-add) instead")
         return None
     for _ in range(3):
         passphrase = getpass.getpass(f"Enter passphrase for key {path}: ")
@@ -102,15 +137,15 @@ def load_private_keys(command_line_keys=None, verbose: bool = False) -> list:
         keys = [import_private_key(filename) for filename in command_line_keys]
         loaded = [key for key in keys if key is not None]
         if verbose:
-            print(f"apssh: {len(loaded)} key(s) loaded from {list(command_line_keys)}", file=sys.stderr)
+            _say(f"{len(loaded)} key(s) loaded from {list(command_line_keys)}", logging.INFO)
         return loaded
     agent_keys = load_agent_keys()
     if agent_keys:
         if verbose:
-            print(f"apssh: using {len(agent_keys)} key(s) from ssh-agent", file=sys.stderr)
+            _say(f"using {len(agent_keys)} key(s) from ssh-agent", logging.INFO)
         return agent_keys
     keys = [import_private_key(path) for path in default_key_files()]
     loaded = [key for key in keys if key is not None]
     if verbose:
-        print(f"apssh: {len(loaded)} key(s) loaded from ~/.ssh", file=sys.stderr)
+        _say(f"{len(loaded)} key(s) loaded from ~/.ssh", logging.INFO)
     return loaded

@@ -57,6 +57,11 @@ class SshJob(AbstractJob):
             its commands and returns the last failing exit code.
         kwds: passed to AbstractJob (``required``, ``scheduler``, ``label``).
 
+    Attributes:
+        failure_reason: after a run in which a command ended without an exit status, why (the
+            node's ``failure_reason``: "connection lost", "cannot start ...: connection closed",
+            "server not responding to keepalive after 60 s"...); None otherwise.
+
     Raises:
         TypeError at build time for a malformed ``commands`` or a node of the wrong kind.
     """
@@ -79,6 +84,7 @@ class SshJob(AbstractJob):
                 cmd.verbose = verbose
         self.keep_connection = keep_connection
         self.verbose = verbose
+        self.failure_reason: str | None = None
         super().__init__(forever=bool(forever), critical=True if critical is None else critical, **kwds)
 
     async def _run_one(self, cmd: AbstractCommand):
@@ -110,6 +116,7 @@ class SshJob(AbstractJob):
         """
         # this task's connections are held by this job, until its scheduler shuts it down
         token = CURRENT_HOLDER.set(self)
+        self.failure_reason = None
         try:
             return await self._run_commands()
         finally:
@@ -121,6 +128,9 @@ class SshJob(AbstractJob):
         for cmd in self.commands:
             try:
                 retcod = await self._run_one(cmd)
+                if retcod is None:
+                    # read at once: the node's own attribute changes with the next command run on it
+                    self.failure_reason = getattr(self.node, "failure_reason", None) or self.failure_reason
             except SshConnectError:
                 raise
             except (OSError, asyncssh.Error, ValueError, *template_errors()) as exc:

@@ -16,6 +16,7 @@ from textual.widgets import Footer, Header, Log, TabbedContent, TabPane
 from .core.export import graph_source, render_graph
 from .core.jobfilter import JobFilter, find_host
 from .core.outcome import run_outcome
+from .core.output import LibraryMessages
 from .core.protocol import SessionLike
 from .core.states import PROBLEM_STATES
 from .widgets.confirm import ConfirmScreen
@@ -147,6 +148,8 @@ class ApsshTui(App):
         self.session.model.subscribe(lambda record: self.graph.mark_dirty())
         self.session.model.subscribe(lambda record: self.jobs_table.mark_dirty(record.key))
         self.session.connections.subscribe(lambda connection: self.topology.mark_dirty(connection.key))
+        # the library's messages (keys...) in the output, not on stderr under the screen
+        self._library_messages = LibraryMessages(self.session.store).attach()
         if self.replay:
             self.summary.set_status(f"replay of {self.session.record_dir}")
         else:
@@ -421,6 +424,11 @@ class ApsshTui(App):
                              for _, text in self.session.store.lines(f"service:{message.key}", host)][-200:])
             log.scroll_end(animate=False, immediate=True)  # the newest line in view
         self.run_worker(work(), group="services", exit_on_error=False)
+
+    def on_unmount(self) -> None:
+        messages = getattr(self, "_library_messages", None)
+        if messages is not None:
+            messages.detach()
 
     # -- quitting
     async def action_quit(self) -> None:

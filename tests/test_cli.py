@@ -241,7 +241,7 @@ def test_none_arrow_is_direct_despite_gateway_option(testbed, capsys):
     assert Apssh().main("-v", "-g", hp(testbed, "gw3"), "-t", f"None->{hp(testbed, 'node2')}", "echo direct") == 0
     captured = capsys.readouterr()
     assert f"{hp(testbed, 'node2')}:direct" in out_lines(captured.out)
-    assert "127.0.0.12: connected (direct) as root" in captured.err
+    assert f"{hp(testbed, 'node2')}: connected (direct) as root" in captured.err
     assert tunnelled(testbed, "gw3", "node2") == before
 
 
@@ -653,12 +653,15 @@ def test_mark_without_out_dir_is_usage_error(testbed, capsys):
 
 
 def test_verbose_shows_connection_events(testbed, capsys):
-    """-v shows connection events (connected, authenticated, session) on stderr."""
-    assert Apssh().main("-v", "-t", hp(testbed, "node1"), "true") == 0
-    err = capsys.readouterr().err
-    assert "127.0.0.11: connected (direct) as root" in err
-    assert "127.0.0.11: authenticated as root" in err
-    assert "127.0.0.11: session started for true" in err
+    """-v shows connection events (connected, authenticated, session) on stderr, the host named as the
+    line prefixes name it (with its port, not 22 here)."""
+    assert Apssh().main("-v", "-t", hp(testbed, "node1"), "echo out") == 0
+    captured = capsys.readouterr()
+    host = hp(testbed, "node1")
+    assert out_lines(captured.out) == [f"{host}:out"]
+    assert f" {host}: connected (direct) as root" in captured.err
+    assert f" {host}: authenticated as root" in captured.err
+    assert f" {host}: session started for echo out" in captured.err
 
 
 def test_not_verbose_hides_connection_events(testbed, capsys):

@@ -289,3 +289,53 @@ def test_sshnode_with_explicit_key_files_uses_only_them(testbed, monkeypatch, tm
     bad = make_node(testbed, "node1", formatter=RecordingFormatter(), keys=[str(other)], timeout=10)
     with pytest.raises(SshConnectError):
         run_echo(bad)
+
+
+def test_key_messages_go_to_a_listening_front_end_instead_of_stderr(tmp_path, capsys):
+    """With a handler on the 'apssh' logger (a front-end such as apssh-tui), why a key cannot be used
+    goes to that handler and not to stderr; a root handler alone leaves it on stderr."""
+    import logging
+
+    class Keep(logging.Handler):
+        def __init__(self):
+            super().__init__()
+            self.messages = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    missing = tmp_path / "nope"
+    front_end, catch_all = Keep(), Keep()
+    logging.getLogger().addHandler(catch_all)
+    try:
+        assert import_private_key(missing) is None
+        assert str(missing) in capsys.readouterr().err
+        logging.getLogger("apssh").addHandler(front_end)
+        try:
+            assert import_private_key(missing) is None
+        finally:
+            logging.getLogger("apssh").removeHandler(front_end)
+    finally:
+        logging.getLogger().removeHandler(catch_all)
+    assert capsys.readouterr().err == ""
+    assert len(front_end.messages) == 1 and front_end.messages[0].startswith(f"cannot use private key {missing}: ")
+
+
+def test_no_passphrase_prompt_while_a_front_end_holds_the_screen(tmp_path):
+    """With ask_on_terminal off (apssh-tui sets it while its screen is up), a passphrase-protected key
+    on a terminal gives None and points at ssh-add instead of prompting under the screen."""
+    key = keygen(tmp_path / "locked", passphrase="secret words")
+    code = ("import apssh.keys as keys; keys.ask_on_terminal = False; "
+            f"k = keys.import_private_key({str(key)!r}); print('KEY', k)")
+    pid, master = pty.fork()
+    if pid == 0:  # child: the pty is its controlling terminal and its stdin
+        os.execv(sys.executable, [sys.executable, "-c", code])
+    output = b""
+    try:
+        output = _read_until(master, b"\n", after=b"KEY ")
+    finally:
+        os.close(master)
+        os.waitpid(pid, 0)
+    assert b"Enter passphrase" not in output
+    assert b"needs a passphrase, which cannot be asked while the screen is in use" in output
+    assert b"ssh-add" in output and b"KEY None" in output

@@ -11,9 +11,13 @@ import asyncio
 import io
 import json
 import socket
+import tempfile
+import time
 
 import pytest
 from asynciojobs import Scheduler
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from testbed import wait_for as until_sync
 from tui_support import node, session_of, until
 
@@ -550,3 +554,69 @@ def test_headless_failure_exits_1_and_names_the_failed_job(testbed, arun, tmp_pa
     assert "== done 1 / failed 1 / running 0 / total 2" in text
     assert f"   failed: bad check flag ({testbed.user}@127.0.0.12) exit code 1" in text
     assert text.endswith("== scenario FAILED\n")
+
+
+# ---------------------------------------------------------------- lines read back from the record
+BATCHES = st.lists(st.tuples(st.sampled_from(["j1", "j2"]), st.sampled_from(["fit01", "fit02", "fit03"]),
+                             st.sampled_from(["out", "err", "event", "attempt"]), st.integers(1, 25)),
+                   min_size=1, max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(batches=BATCHES, keep_lines=st.integers(1, 30), keep_total=st.integers(1, 200),
+       needle=st.sampled_from(["", "err", ".1"]))
+def test_job_and_host_views_show_every_line_with_memory_bounded(batches, keep_lines, keep_total, needle):
+    """Whatever the batches, the attempts and the memory limits, a job's view and a host's view show
+    every line (or every line a search keeps) and every attempt separator, in the order they came
+    (the older lines read back from the record), while memory keeps at most ``keep_lines`` per
+    (job, host)."""
+    from unittest import mock
+
+    from apssh_tui.core import recorded
+
+    tags = {"out": ":", "err": "!", "event": "*"}
+    events = []  # (job, host or None for a separator, shown text)
+    with tempfile.TemporaryDirectory() as directory, mock.patch.object(recorded, "BLOCK_LINES", 7):
+        store = OutputStore(directory, keep_lines=keep_lines, keep_total=keep_total, keep_min=1)
+        for number, (job, host, stream, size) in enumerate(batches):
+            when = 1_000_000.0 + number / 100  # distinct times, as lines arriving one batch at a time
+            if stream == "attempt":
+                attempt = store.attempt(job) + 1
+                store.begin_attempt(job, attempt, when)
+                stamp = time.strftime("%H:%M:%S", time.localtime(when))
+                events.append((job, None, f"── attempt {attempt}, {stamp} ──"))
+                continue
+            texts = [f"{job} {host} {stream} {number}.{index}" for index in range(size)]
+            events += [(job, host, f"{tags[stream]} {text}") for text in texts if needle in text]
+            store.add(job, host, stream, [text + "\n" for text in texts], when=when)
+        assert all(len(stream.lines) <= keep_lines for stream in store.streams.values())
+        model = StateModel.from_records([])
+        search = Filter(needle)
+        for job in ("j1", "j2"):
+            view = OutputView(store, model, "job", job=job, filter=search)
+            assert view.texts()[len(view.top):] == [text if host is None else f"{host}{text}"
+                                                    for job_, host, text in events if job_ == job]
+        for host in ("fit01", "fit02", "fit03"):
+            view = OutputView(store, model, "host", host=host, filter=search)
+            jobs = store.jobs(host)
+            assert view.texts()[len(view.top):] == [
+                f"[{job}] {text}" if host_ is None else f"{host} [{job}]{text}"
+                for job, host_, text in events if host_ == host or (host_ is None and job in jobs)]
+
+
+def test_gathered_view_groups_by_every_line_and_says_when_it_shows_only_the_last_ones(tmp_path):
+    """Two hosts whose long outputs differ only in their first line are two groups, though memory
+    only keeps their last lines; a note says the view shows those."""
+    from apssh_tui.core.states import JobRecord
+
+    store = OutputStore(tmp_path, keep_lines=5)
+    for number, host in enumerate(("fit01", "fit02")):
+        store.add(f"probe{number}", host, "out", [f"first {host}\n"] + [f"same {i}\n" for i in range(20)])
+    model = StateModel.from_records([JobRecord(key=f"probe{n}", job=None, label="probe", node=f"fit0{n + 1}",
+                                               state=JobState.DONE, result=0) for n in range(2)])
+    view = OutputView(store, model, "gathered", job="probe0", keys=["probe0", "probe1"])
+
+    texts = view.texts()
+    assert texts[0] == "(2 hosts printed more than memory keeps: their last lines are shown; 'o' on a job " \
+                       "shows every line)"
+    assert sum(text.startswith("----------------") for text in texts) == 2

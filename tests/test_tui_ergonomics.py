@@ -5,6 +5,7 @@ replay keys, Python scenario job names, an 80x24 terminal."""
 from __future__ import annotations
 
 import json
+import pwd
 import socket
 from pathlib import Path
 
@@ -270,3 +271,60 @@ def test_80x24_keeps_the_table_columns_and_the_main_keys(testbed, arun, tmp_path
         position += width
     assert shown[:4] == ["state", "job", "node", "label"]
     assert {"s", "a", "r", "n", "o", "q"} <= seen["footer keys"]
+
+
+def visible_service_log(app) -> list[str]:
+    """The lines of the service log on screen now (its viewport, not its buffer)."""
+    log = app.query_one("#service-log")
+    top, height = int(log.scroll_y), log.scrollable_content_region.height
+    return [str(line) for line in log.lines[top:top + height]]
+
+
+def test_service_log_follows_its_newest_line(testbed, arun, tmp_path):
+    """A service that logs 400 lines: after 'u' then 'j' (journal) the service log shows its newest line
+    without the user scrolling; after the user scrolled back to its top, 't' shows the status line that
+    came last."""
+    from apssh.service import Service
+
+    service = Service("seq 1 400 | sed 's/^/tick /'; sleep 53.4", service_id="apssh-tui-follow", backend="process")
+    user_of = SshJob(node(testbed, "node1"), commands=[service.status_command()], label="service status")
+    session = session_of(Scheduler(user_of, timeout=30), {"status": user_of})
+    app = ApsshTui(session)
+    key = next(iter(session.services))
+    seen = {}
+
+    def last_action():
+        return str(app.query_one("#services-table").get_cell(key, "last action"))
+
+    async def body(pilot):
+        await pilot.press("4")
+        assert await until(lambda: app.focused is app.query_one("#services-table"), pilot=pilot)
+        await pilot.press("u")
+        assert await until(lambda: last_action() == "start: exit 0", pilot=pilot)
+        await pilot.press("j")
+        assert await until(lambda: last_action() == "journal: exit 0", pilot=pilot)
+        assert await until(lambda: any("tick 400" in line for line in visible_service_log(app)), pilot=pilot)
+        seen["journal"] = visible_service_log(app)
+        log = app.query_one("#service-log")
+        log.focus()
+        await pilot.press("home")  # the user goes back to read the first lines, then asks for the status
+        assert await until(lambda: log.scroll_y == 0, pilot=pilot)
+        app.query_one("#services-table").focus()
+        await pilot.press("t")
+        assert await until(lambda: last_action() == "status: exit 0", pilot=pilot)
+        await until(lambda: any("active, process group" in line for line in visible_service_log(app)), pilot=pilot)
+        seen["status"] = visible_service_log(app)
+        await pilot.press("d")
+        assert await until(lambda: last_action() == "stop: exit 0", pilot=pilot)
+
+    try:
+        drive(arun, app, body)
+    finally:
+        for process in testbed.remote_processes("sleep 53.4"):
+            process.kill()
+        remote_home = Path(pwd.getpwnam(testbed.user).pw_dir)
+        for leftover in (remote_home / ".apssh-remote" / "services").glob("apssh-tui-follow.*"):
+            leftover.unlink()
+
+    assert seen["journal"][-1].endswith("tick 400")
+    assert "active, process group" in seen["status"][-1]

@@ -199,3 +199,47 @@ def test_summary_shows_the_connecting_meter_while_connections_open(testbed, arun
     assert seen["during"].startswith("done 0 / failed 0 / running 2 / total 2  -  connecting 1/2  -  ")
     assert seen["states at once"] == {"mute": JobState.ABORTED, "slow": JobState.ABORTED}
     assert seen["after"].endswith("run: aborted by user")
+
+
+def test_a_non_critical_job_whose_connection_dies_is_unreachable_with_its_cause(testbed, arun):
+    """The host side of a non-critical job's session dies under its command: the job is unreachable,
+    and the jobs table, the details and the Failures view say "connection lost", not "exit code 255"."""
+    import signal
+
+    from faults.support import session_tree, signal_all
+
+    token = "61.37"
+    jobs = {"long": SshJob(node(testbed, "node1"), command=f"echo started; sleep {token}", label="long",
+                           critical=False),
+            "other": SshJob(node(testbed, "node2"), command="echo fine", label="other")}
+    app = ApsshTui(session_of(Scheduler(*jobs.values(), timeout=60), jobs))
+    seen = {}
+
+    async def body(pilot):
+        await pilot.press("s")
+        assert await until(lambda: len(testbed.remote_processes(f"sleep {token}")) == 1, timeout=60, pilot=pilot)
+        dying = session_tree(testbed, f"sleep {token}")
+        signal_all(dying, signal.SIGSTOP)  # the host's side dies at once: no exit status is sent
+        signal_all(dying, signal.SIGKILL)
+        assert await until(lambda: app.last_result is not None and not app.session.runner.running, timeout=60,
+                           pilot=pilot)
+        app.jobs_table.select("long")
+        await pilot.pause(0.25)
+        seen["state"] = str(app.jobs_table.get_cell("long", "state"))
+        seen["details"] = str(app.details.render())
+        await pilot.press("6")
+        assert await until(lambda: app.failures.failure_groups, pilot=pilot)
+        seen["failures"] = app.failures.lines()
+
+    try:
+        drive(arun, app, body)
+    finally:
+        for process in testbed.remote_processes(f"sleep {token}"):
+            process.kill()
+
+    record = app.session.model["long"]
+    assert record.state == JobState.UNREACHABLE and record.result is None
+    assert "connection lost" in record.error and "255" not in record.error
+    assert seen["state"].endswith("unreachable")
+    assert "connection lost" in seen["details"] and "255" not in seen["details"]
+    assert seen["failures"] == [f"127.0.0.11  long: {record.error}"]

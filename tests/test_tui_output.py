@@ -10,6 +10,7 @@ from asynciojobs import AbstractJob, Scheduler
 from test_tui_app import drive, run_finished
 from tui_support import node, session_of, until
 
+from apssh import keys
 from apssh.sshjob import SshJob
 from apssh_tui.app import ApsshTui
 from apssh_tui.core.replay import ReplaySession
@@ -270,3 +271,104 @@ def test_replay_and_live_sessions_share_one_interface(testbed, arun, tmp_path):
     assert replay.save() is None
     assert [r.key for r in replay.model] == [r.key for r in session.model]
     assert list(replay.connections.connections) == list(session.connections.connections)
+
+
+CHATTY = ("awk 'BEGIN {{ for (i = 1; i <= 1500; i++) {{ print \"{name} \" i; "
+          "if (i % 100 == 0) print \"{name} err \" i > \"/dev/stderr\" }} }}'")
+
+
+def test_job_and_host_views_read_back_the_lines_that_left_memory(testbed, arun, tmp_path):
+    """Two jobs on one host print 1500 lines each (and 15 on stderr) while memory keeps 200 per (job,
+    host): the job view and the host view show every line in order, the older ones read back from the
+    record, with a note at the top that says so."""
+    shared = node(testbed, "node1")
+    jobs = {name: SshJob(shared, command=CHATTY.format(name=name), label=name) for name in ("alpha", "beta")}
+    session = session_of(Scheduler(*jobs.values(), timeout=60), jobs, record_base=tmp_path, keep_lines=200)
+    app = ApsshTui(session)
+    seen = {}
+
+    async def body(pilot):
+        assert await start_and_finish(pilot)
+        app.action_tab("jobs")
+        app.jobs_table.select("alpha")
+        await pilot.press("o")
+        assert await until(lambda: app.output.title().endswith("job alpha"), pilot=pilot)
+        seen["job"] = view_lines(app)
+        await pilot.press("home")
+        seen["top on screen"] = app.output.log_widget.render_line(0).text
+        app.action_tab("jobs")
+        await pilot.press("h")
+        assert await until(lambda: "host 127.0.0.11" in app.output.title(), pilot=pilot)
+        seen["host"] = view_lines(app)
+
+    drive(arun, app, body)
+
+    assert session.store.dropped("alpha", "127.0.0.11") > 0
+    job = seen["job"]
+    assert "read back from the record" in job[0] and "read back from the record" in seen["top on screen"]
+    assert [line for line in job if ": alpha " in line] == [f"127.0.0.11: alpha {i}" for i in range(1, 1501)]
+    assert [line for line in job if "! alpha err" in line] == [f"127.0.0.11! alpha err {i}"
+                                                               for i in range(100, 1501, 100)]
+    assert len(job) == 1515 + 1  # every line, and the note that says some were read back from the record
+    host = seen["host"]
+    for name in ("alpha", "beta"):
+        assert [line for line in host if f" [{name}]: " in line] == [f"127.0.0.11 [{name}]: {name} {i}"
+                                                                     for i in range(1, 1501)]
+
+
+def test_key_messages_of_the_library_appear_in_the_output_not_under_the_screen(testbed, arun, tmp_path):
+    """A node given an unusable key file (and a good one): the library's "cannot use private key" shows
+    in the interleaved output (job apssh, localhost), the job still runs, and nothing goes to stderr."""
+    import contextlib
+    import io
+
+    garbage = tmp_path / "not-a-key"
+    garbage.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nnot base64 at all !!\n")
+    job = SshJob(node(testbed, "node1", keys=[str(garbage), str(testbed.client_key)]), command="echo in")
+    app = ApsshTui(session_of(Scheduler(job, timeout=30), {"keyed": job}))
+    seen = {}
+    stderr = io.StringIO()
+
+    async def body(pilot):
+        assert await start_and_finish(pilot)
+        await pilot.press("i")
+        assert await until(lambda: any("not-a-key" in line for line in view_lines(app)), pilot=pilot)
+        seen["lines"] = view_lines(app)
+        seen["prompts while up"] = keys.ask_on_terminal
+
+    with contextlib.redirect_stderr(stderr):
+        drive(arun, app, body)
+
+    assert seen["prompts while up"] is False and keys.ask_on_terminal is True  # no passphrase prompt under it
+
+    assert app.session.model["keyed"].state.value == "done"
+    assert [line for line in seen["lines"] if "not-a-key" in line][0].startswith(
+        f"localhost [apssh]* cannot use private key {garbage}")
+    assert "not-a-key" not in stderr.getvalue()
+
+
+def test_a_long_line_read_back_from_the_record_can_be_scrolled_to_its_end(testbed, arun, tmp_path):
+    """The first line of a job is 400 characters long and left memory (keep_lines 20): once on screen,
+    the view is wide enough to scroll to its end."""
+    long_line = "x" * 399 + "!"
+    job = SshJob(node(testbed, "node1"), command=f"echo {long_line}; seq 1 100", label="long")
+    app = ApsshTui(session_of(Scheduler(job, timeout=30), {"long": job}, record_base=tmp_path, keep_lines=20))
+    seen = {}
+
+    async def body(pilot):
+        assert await start_and_finish(pilot)
+        app.action_tab("jobs")
+        app.jobs_table.select("long")
+        await pilot.press("o")
+        assert await until(lambda: app.output.title().endswith("job long"), pilot=pilot)
+        await pilot.press("home")
+        log = app.output.log_widget
+        assert await until(lambda: log.virtual_size.width >= len(f"127.0.0.11: {long_line}"), pilot=pilot)
+        await pilot.press("end")  # follows again; then to the right end of the long line
+        log.scroll_to(x=log.max_scroll_x, y=0, animate=False, immediate=True)
+        await pilot.pause(0.1)
+        seen["top line"] = log.render_line(1).text
+
+    drive(arun, app, body)
+
+    assert seen["top line"].rstrip().endswith("x!")

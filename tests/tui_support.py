@@ -28,9 +28,11 @@ def node(testbed, name: str, gateway: SshNode | None = None, **kwds) -> SshNode:
     return SshNode(host.address, username=testbed.user, gateway=gateway, **kwds)
 
 
-def session_of(scheduler, jobs: dict, record_base: Path | None = None, name: str = "test-scenario.py") -> Session:
-    """A Session on an already built scheduler (``jobs``: key -> job, as a YAML scenario gives)."""
-    return Session(Scenario(Path(name), scheduler, jobs=jobs), record_base=record_base)
+def session_of(scheduler, jobs: dict, record_base: Path | None = None, name: str = "test-scenario.py",
+               **kwds) -> Session:
+    """A Session on an already built scheduler (``jobs``: key -> job, as a YAML scenario gives;
+    ``kwds`` go to Session)."""
+    return Session(Scenario(Path(name), scheduler, jobs=jobs), record_base=record_base, **kwds)
 
 
 def scenario_variables(testbed, flag: Path) -> dict:

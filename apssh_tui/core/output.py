@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from apssh import keys
 from apssh.formatters import STDERR, Formatter
 
 STDOUT_NAME, STDERR_NAME, EVENT_NAME = "out", "err", "event"
@@ -30,6 +32,10 @@ STDOUT_NAME, STDERR_NAME, EVENT_NAME = "out", "err", "event"
 ATTEMPT_NAME = "attempt"
 SUFFIXES = {STDOUT_NAME: "out", STDERR_NAME: "err", EVENT_NAME: "events"}
 TIMELINE_FILE = "timeline.tsv"
+#: lines waiting to be written to the record files at most (see RecordFiles)
+PENDING_LINES = 50_000
+#: seconds lines wait to be written to the record files at most, while more lines come
+FLUSH_SECONDS = 2.0
 
 
 class Line(NamedTuple):
@@ -71,19 +77,78 @@ def record_path(directory: Path, job: str, host: str, stream: str, attempt: int 
     return folder / f"{safe_name(host)}.{SUFFIXES[stream]}"
 
 
+class RecordFiles:
+    """The record files being appended to, written behind: lines wait in memory until
+    :meth:`flush`, until :data:`PENDING_LINES` wait or :data:`FLUSH_SECONDS` passed, then each
+    file is opened once and written in one go (opening two files per batch cost ten times what
+    keeping the lines does; keeping them open would cost a descriptor per host)."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self._pending: dict[tuple | None, list[str]] = {}
+        self._count = 0
+        self._paths: dict[tuple | None, Path] = {}
+        self._flushed = time.monotonic()
+        timeline = directory / TIMELINE_FILE
+        self.timeline_size = timeline.stat().st_size if timeline.is_file() else 0  # written or pending
+
+    def _path(self, key: tuple | None) -> Path:
+        path = self._paths.get(key)
+        if path is None:
+            path = self.directory / TIMELINE_FILE if key is None else record_path(self.directory, *key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._paths[key] = path
+        return path
+
+    def append(self, key: tuple | None, lines: list[str]) -> None:
+        """``lines`` at the end of the file of ``key`` ((job, host, stream, attempt); None: the timeline)."""
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = self._pending[key] = []
+        pending.extend(line if line.endswith("\n") else line + "\n" for line in lines)
+        if key is None:
+            self.timeline_size += sum(len(line.encode("utf-8", "replace")) for line in lines)
+        self._count += len(lines)
+        if self._count >= PENDING_LINES or time.monotonic() - self._flushed > FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        pending, self._pending, self._count = self._pending, {}, 0
+        self._flushed = time.monotonic()
+        for key, lines in pending.items():
+            with open(self._path(key), "a", encoding="utf-8", errors="replace") as out:
+                out.write("".join(lines))
+
+    close = flush
+
+
 class OutputStore:
     """Where every line goes.
 
+    Memory is bounded whatever the number of hosts: each (job, host) keeps its last
+    ``keep_lines`` lines, fewer when there are many of them (``keep_total`` lines in all, but
+    never fewer than ``keep_min`` per (job, host)); the record files keep everything, and the
+    views read the lines that left memory back from them (see :mod:`apssh_tui.core.recorded`).
+
     Args:
-        directory: when set, complete output is appended to record files (see the module doc).
-        keep_lines: lines kept in memory per (job, host) (default 5000).
+        directory: where the record files are (see the module doc); None: memory only.
+        keep_lines: lines kept in memory per (job, host) at most (default 5000).
         keep_interleaved: lines kept in memory for the all-hosts view (default 20000).
+        keep_total: lines kept in memory for all the (job, host) together (default 100,000),
+            so about 25 MB whatever the number of hosts.
+        keep_min: lines kept per (job, host) at least (default 100), even beyond ``keep_total``.
+        writes: False for a store that reads an existing record (a replay) without writing to it.
     """
 
     def __init__(self, directory: str | Path | None = None, keep_lines: int = 5000,
-                 keep_interleaved: int = 20000):
+                 keep_interleaved: int = 20000, keep_total: int = 100_000, keep_min: int = 100,
+                 writes: bool = True):
         self.directory = Path(directory) if directory else None
+        self.writes = writes
         self.keep_lines = keep_lines
+        self.keep_total = keep_total
+        self.keep_min = min(keep_min, keep_lines)
+        self.limit = keep_lines  # what each (job, host) keeps now
         self.streams: dict[tuple[str, str], Stream] = {}
         self.interleaved: deque[Line] = deque(maxlen=keep_interleaved)
         self.seq = 0
@@ -91,6 +156,8 @@ class OutputStore:
         self._jobs_of_host: dict[str, list[str]] = {}
         self._attempt: dict[str, int] = {}
         self._markers: dict[str, list[Line]] = {}
+        self._files = RecordFiles(self.directory) if self.directory is not None and writes else None
+        self._timeline_start: dict[str, int] = {}  # where each job's first timeline row is (bytes)
 
     # -- receiving
     def begin_attempt(self, job: str, attempt: int, when: float | None = None) -> None:
@@ -119,10 +186,24 @@ class OutputStore:
     def _stream(self, job: str, host: str) -> Stream:
         key = (job, host)
         if key not in self.streams:
-            self.streams[key] = Stream(deque(maxlen=self.keep_lines), attempt=self.attempt(job))
+            self.streams[key] = Stream(deque(maxlen=self.limit), attempt=self.attempt(job))
             self._hosts_of_job.setdefault(job, []).append(host)
             self._jobs_of_host.setdefault(host, []).append(job)
+            self._bound_memory()
         return self.streams[key]
+
+    def _bound_memory(self) -> None:
+        """Fewer lines per (job, host) when there are many: ``keep_total`` in all.  Halved at
+        most once per doubling of the streams, so 1000 hosts cost a few passes, not 1000."""
+        wanted = max(self.keep_min, min(self.keep_lines, self.keep_total // len(self.streams)))
+        if wanted * 2 > self.limit:
+            return
+        self.limit = wanted
+        for stream in self.streams.values():
+            excess = len(stream.lines) - wanted
+            if excess > 0:
+                stream.dropped += excess
+            stream.lines = deque(stream.lines, maxlen=wanted)
 
     def add(self, job: str, host: str, stream: str, lines: list[str], when: float | None = None) -> None:
         """A batch of lines (each with its newline) from ``host`` in ``job``.
@@ -135,7 +216,7 @@ class OutputStore:
         record = self._stream(job, host)
         attempt = record.attempt
         texts = [line[:-1] if line.endswith("\n") else line for line in lines]
-        overflow = len(record.lines) + len(texts) - self.keep_lines
+        overflow = len(record.lines) + len(texts) - record.lines.maxlen
         if overflow > 0:
             record.dropped += min(overflow, len(record.lines) + len(texts))
         record.line_count += len(texts)
@@ -149,17 +230,28 @@ class OutputStore:
             fresh.append(Line(self.seq, now, job, host, stream, text, attempt))
         record.lines.extend(fresh)
         self.interleaved.extend(fresh)
-        if self.directory is not None:
+        if self._files is not None:
             self._write(job, host, stream, attempt, lines, now)
 
     def _write(self, job: str, host: str, stream: str, attempt: int, lines: list[str], now: float) -> None:
-        path = record_path(self.directory, job, host, stream, attempt)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # appended per batch: a thousand hosts must not hold a thousand descriptors
-        with open(path, "a", encoding="utf-8") as out:
-            out.writelines(line if line.endswith("\n") else line + "\n" for line in lines)
-        with open(self.directory / TIMELINE_FILE, "a", encoding="utf-8") as timeline:
-            timeline.write(f"{now:.6f}\t{job}\t{host}\t{stream}\t{attempt}\t{len(lines)}\n")
+        self._timeline_start.setdefault(job, self._files.timeline_size)
+        self._files.append((job, host, stream, attempt), lines)
+        self._files.append(None, [f"{now:.6f}\t{job}\t{host}\t{stream}\t{attempt}\t{len(lines)}\n"])
+
+    def timeline_start(self, jobs) -> int:
+        """Where the first timeline row of any of ``jobs`` is (bytes; 0 when not known)."""
+        return min((self._timeline_start.get(job, 0) for job in jobs), default=0)
+
+    def flush(self) -> None:
+        """Write what the record files still buffer (the runner does at the end of every run,
+        the session every few seconds, a view before it reads the record)."""
+        if self._files is not None:
+            self._files.flush()
+
+    def close(self) -> None:
+        """Flush and close the record files kept open (they reopen if more lines come)."""
+        if self._files is not None:
+            self._files.close()
 
     # -- reading
     def lines(self, job: str, host: str) -> list[tuple[str, str]]:
@@ -262,3 +354,43 @@ class JobFormatter(Formatter):
 
     def announce(self, hostname, message):
         self.store.add(self.job, hostname, EVENT_NAME, [message])
+
+
+#: the job and host under which the library's own messages (keys...) appear in the output
+LIBRARY_JOB, LIBRARY_HOST = "apssh", "localhost"
+
+
+class LibraryMessages(logging.Handler):
+    """What the library says outside of any command (a private key it cannot use, how many keys
+    it loaded: the ``apssh`` loggers), as event lines of job ``apssh`` on ``localhost`` in the
+    store, instead of stderr under the screen.  :meth:`attach` / :meth:`detach` around the app;
+    meanwhile no passphrase is asked on the terminal (``apssh.keys.ask_on_terminal``).
+
+    Args:
+        store: the OutputStore.
+        level: the least level kept (default INFO).
+    """
+
+    def __init__(self, store: OutputStore, level: int = logging.INFO):
+        super().__init__(level)
+        self.store = store
+        self.logger = logging.getLogger("apssh")
+        self._level = self.logger.level
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.store.add(LIBRARY_JOB, LIBRARY_HOST, EVENT_NAME, [record.getMessage()])
+        except Exception:  # a message must never break the run
+            self.handleError(record)
+
+    def attach(self) -> LibraryMessages:
+        self.logger.addHandler(self)
+        if self.logger.getEffectiveLevel() > self.level:
+            self.logger.setLevel(self.level)
+        self._asked, keys.ask_on_terminal = keys.ask_on_terminal, False
+        return self
+
+    def detach(self) -> None:
+        self.logger.removeHandler(self)
+        self.logger.setLevel(self._level)
+        keys.ask_on_terminal = getattr(self, "_asked", True)

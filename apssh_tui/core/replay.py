@@ -31,8 +31,9 @@ class ReplaySession:
         self.scenario_name = self.run.scenario
         self.services: dict = {}
         self.model = StateModel.from_records(self.run.jobs)
-        self.store = OutputStore(None)
         output = self.record_dir / OUTPUT_DIR
+        # the lines that leave memory are read back from the record itself, never written to it
+        self.store = OutputStore(output if output.is_dir() else None, writes=False)
         if (output / TIMELINE_FILE).is_file():
             load_timeline(self.store, output)
         else:

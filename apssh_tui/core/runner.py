@@ -21,13 +21,22 @@ from asynciojobs.bestset import BestSet
 from asynciojobs.purescheduler import PureScheduler
 
 from apssh.formatters import COMMAND_FORMATTER
-from apssh.sshjob import SshJob
+from apssh.sshjob import CommandFailedError, SshJob
 from apssh.sshproxy import SshConnectError
 from apssh.topology import co_close_ssh_in_scheduler
 
 from .jobs_bridge import replace_co_run, reset_for_another_run, unfinished_task
 from .output import JobFormatter, OutputStore
 from .states import PROBLEM_STATES, JobRecord, JobState, StateModel
+
+#: what a non-critical SshJob returns for a command that ended without an exit status
+NO_EXIT_STATUS = 255
+
+
+def _connection_failure(job) -> str | None:
+    """Why ``job``'s command ended without an exit status (connection lost, closed, keepalive
+    unanswered...), or None when it did not."""
+    return getattr(job, "failure_reason", None) if isinstance(job, SshJob) else None
 
 
 class JobAborted(Exception):
@@ -96,6 +105,10 @@ class Runner:
                 self._finish(record, JobState.UNREACHABLE, error=str(exc))
                 raise
             except Exception as exc:
+                lost = _connection_failure(job)
+                if isinstance(exc, CommandFailedError) and exc.retcod is None and lost:
+                    self._finish(record, JobState.UNREACHABLE, error=lost)
+                    raise
                 # a critical SshJob's failing command raises: keep its exit code all the same
                 self._finish(record, JobState.FAILED, error=f"{type(exc).__name__}: {exc}",
                              result=getattr(exc, "retcod", None))
@@ -104,6 +117,11 @@ class Runner:
                 self._inner.pop(record.key, None)
             failed = (isinstance(job, SshJob) and result not in (0, None)) or \
                      (isinstance(job, PureScheduler) and result is False)
+            lost = _connection_failure(job) if failed and result == NO_EXIT_STATUS else None
+            if lost:
+                # a non-critical job's command that never got an exit status: 255 is no exit code
+                self._finish(record, JobState.UNREACHABLE, error=lost)
+                return result
             self._finish(record, JobState.FAILED if failed else JobState.DONE, result=result,
                          error=f"exit code {result}" if failed and isinstance(job, SshJob) else "")
             return result
@@ -210,6 +228,7 @@ class Runner:
             await self._tidy(planned)
             restore()
             self._run_task = None
+            self.store.flush()  # the record files hold every line of the run
         ok = ok and not self._aborting and all(r.state == JobState.DONE for r in planned)
         if self.on_finish is not None:
             self.on_finish(ok)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,15 +54,24 @@ class Session:
 
     Args:
         scenario: a loaded Scenario (see apssh.scenario.load_scenario).
-        record_base: where record directories are made; None: no record (output in memory only).
+        record_base: where record directories are made; None: no record (the output files then go
+            to a private temporary directory, removed when the session goes, so that memory stays
+            bounded and views still show every line).
+        keep_lines: lines of each (job, host) kept in memory at most (see OutputStore).
     """
 
-    def __init__(self, scenario: Scenario, record_base: str | Path | None = DEFAULT_RECORD_BASE):
+    def __init__(self, scenario: Scenario, record_base: str | Path | None = DEFAULT_RECORD_BASE,
+                 keep_lines: int = 5000):
         self.scenario = scenario
         self.model = StateModel(scenario.scheduler, scenario.jobs)
         self.connections = ConnectionModel(scenario.scheduler)
         self.record_dir = new_record_directory(record_base, scenario.filename) if record_base else None
-        self.store = OutputStore(self.record_dir / OUTPUT_DIR if self.record_dir else None)
+        if self.record_dir is not None:
+            output = self.record_dir / OUTPUT_DIR
+        else:
+            output = Path(tempfile.mkdtemp(prefix="apssh-tui-output-"))
+            weakref.finalize(self, shutil.rmtree, output, True)
+        self.store = OutputStore(output, keep_lines=keep_lines)
         self.runner = Runner(self.model, self.store, on_finish=self._finished)
         self.services = find_services(scenario.scheduler)
         self.started: float | None = None
@@ -73,6 +85,7 @@ class Session:
         """Write the record directory's run.json (no-op without a record directory)."""
         if ok is not None:
             self.last_ok = ok
+        self.store.flush()  # the output files are as current as run.json
         if self.record_dir is None:
             return None
         return save_run(self.record_dir, str(self.scenario.filename), self.model, self.connections,

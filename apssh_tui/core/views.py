@@ -8,17 +8,22 @@ running job grows by appending); a gathered view is recomputed when its jobs' ou
 
 from __future__ import annotations
 
+import bisect
 import re
 from pathlib import Path
 from typing import NamedTuple
 
 from .gather import gather
-from .output import ATTEMPT_NAME, EVENT_NAME, STDERR_NAME, Line, OutputStore, record_path
+from .output import ATTEMPT_NAME, EVENT_NAME, STDERR_NAME, TIMELINE_FILE, Line, OutputStore
+from .recorded import Matching, RecordedLines, recorded_lines
 
 MODES = ("job", "host", "all", "gathered")
-#: a view never holds more lines than this (the oldest leave first; the record keeps them)
-MAX_VIEW_LINES = 200_000
+#: a view never holds more lines than this in memory: beyond, a job or host view is built again,
+#: reading its older lines from the record (the all-hosts view keeps the store's last lines)
+MAX_VIEW_LINES = 50_000
 _TAGS = {STDERR_NAME: "!", EVENT_NAME: "*"}
+#: how far apart the times of two lines must be to be told apart (the timeline's rounding, seconds)
+TIME_RESOLUTION = 2e-6
 
 
 class ViewLine(NamedTuple):
@@ -91,8 +96,11 @@ class Filter:
 class OutputView:
     """The lines of one view of the store, kept current by :meth:`update`.
 
-    :attr:`lines` holds the store's own lines (no copy: a view of 500,000 lines costs a list of
-    references) and, in gathered views, ViewLines; :meth:`display` gives any of them as shown.
+    A job or host view shows every line, in the order they came: those the store still has in
+    memory (:attr:`lines`, the store's own lines, no copy) interleaved by time with those that
+    left memory, read back from the record files on demand (:attr:`recorded`; a note at the top
+    says how many and from where).  Gathered views hold ViewLines.  :meth:`display` gives any
+    line as shown, ``len(view)`` counts them.
 
     Args:
         store: the OutputStore.
@@ -115,6 +123,10 @@ class OutputView:
         self.keys = list(keys) if keys else ([job] if job else [])
         self.filter = filter or Filter()
         self.lines: list[ViewLine] = []
+        self.top: list[ViewLine] = []  # notes above every line
+        self.recorded: RecordedLines | Matching | list = []  # lines no longer in memory, from the record
+        self._runs: list[tuple[int, bool, int]] = [(0, False, 0)]  # see _interleave
+        self._run_starts = [0]
         self.width = 0
         self.trimmed = 0  # lines that left the head of this view since it was built
         self._cursor = 0
@@ -139,6 +151,9 @@ class OutputView:
     def build(self) -> None:
         """Compute the whole view again."""
         self.lines = []
+        self.top = []
+        self.recorded = []
+        self._runs, self._run_starts = [(0, False, 0)], [0]
         self.width = 0
         self.trimmed = 0
         self._cursor = self.store.seq
@@ -146,17 +161,17 @@ class OutputView:
             self._stamp = self._gathered_stamp()
             self._extend(self._gathered_lines())
             return
+        pairs = []
         if self.mode == "job":
             source = self.store.job_lines(self.job) if self.job else []
-            self._extend(self._dropped_notes([(self.job, host) for host in self.store.hosts(self.job)])
-                         if self.job else [])
+            pairs = [(self.job, host) for host in self.store.hosts(self.job)] if self.job else []
         elif self.mode == "host":
             source = self.store.host_lines(self.host) if self.host else []
-            self._extend(self._dropped_notes([(job, self.host) for job in self.store.jobs(self.host)])
-                         if self.host else [])
+            pairs = [(job, self.host) for job in self.store.jobs(self.host)] if self.host else []
         else:
             source = self.store.interleaved
         self._extend(self._convert(source, checked=self.mode != "job"))
+        self._read_back(pairs)
 
     def update(self) -> int:
         """Bring the view up to date: the number of lines appended, or -1 when it was rebuilt
@@ -177,11 +192,28 @@ class OutputView:
         before = len(self.lines)
         self._extend(self._convert(fresh, checked=True))
         if len(self.lines) > MAX_VIEW_LINES:
-            excess = len(self.lines) - MAX_VIEW_LINES * 9 // 10
-            del self.lines[:excess]
-            self.trimmed += excess
+            if self.mode in ("job", "host"):
+                self.build()  # the lines that left memory now come from the record
+            else:
+                excess = len(self.lines) - MAX_VIEW_LINES * 9 // 10
+                del self.lines[:excess]
+                self.trimmed += excess
             return -1
         return len(self.lines) - before
+
+    def __bool__(self) -> bool:
+        return True  # a view, even empty
+
+    def __len__(self) -> int:
+        return len(self.top) + len(self.recorded) + len(self.lines)
+
+    def item(self, index: int):
+        """Line ``index`` of the view: a store Line (from memory or the record) or a ViewLine."""
+        if index < len(self.top):
+            return self.top[index]
+        index -= len(self.top)
+        start, recorded, base = self._runs[bisect.bisect_right(self._run_starts, index) - 1]
+        return (self.recorded if recorded else self.lines)[base + index - start]
 
     def _extend(self, lines) -> None:
         start = len(self.lines)
@@ -208,12 +240,12 @@ class OutputView:
 
     def display(self, index: int) -> ViewLine:
         """Line ``index`` of the view as displayed (prefix, text, kind)."""
-        item = self.lines[index]
+        item = self.item(index)
         return item if isinstance(item, ViewLine) else self._view_line(item)
 
     def texts(self) -> list[str]:
         """The plain text of every line of the view."""
-        return [self.display(index).plain for index in range(len(self.lines))]
+        return [self.display(index).plain for index in range(len(self))]
 
     def _wanted(self, line: Line) -> bool:
         if self.mode == "job" and line.job != self.job:
@@ -233,16 +265,62 @@ class OutputView:
         job = f" [{line.job}]" if with_job else ""
         return ViewLine(line.stream, line.text, f"{line.host}{job}{_TAGS.get(line.stream, ':')} ")
 
-    def _dropped_notes(self, pairs) -> list[ViewLine]:
-        notes = []
-        for job, host in pairs:
-            dropped = self.store.dropped(job, host)
-            if dropped:
-                where = (f" in {record_path(self.store.directory, job, host, 'out', self.store.attempt(job))}"
-                         if self.store.directory else "")
-                notes.append(ViewLine("note", f"({dropped} earlier lines of {host} in {job} are only in the "
-                                              f"record{where})"))
-        return notes
+    def _read_back(self, pairs) -> None:
+        """The lines of ``pairs`` (job, host) that left memory: read back from the record files
+        and interleaved by time with the lines in memory, under a note saying so; without a
+        record, a note saying how many are lost."""
+        store = self.store
+        dropped = {pair: store.dropped(*pair) for pair in pairs}
+        missing = sum(dropped.values())
+        if not missing:
+            return
+        if store.directory is None:
+            self.top = [ViewLine("note", f"({missing} earlier lines are not kept: no record directory)")]
+            return
+        store.flush()
+        recorded = recorded_lines(store.directory, dropped, store.timeline_start({job for job, _ in pairs}))
+        if not len(recorded) and not (store.directory / TIMELINE_FILE).is_file():
+            self.top = [ViewLine("note", f"({missing} earlier lines are only in the record files under "
+                                         f"{store.directory})")]
+            return
+        if self.filter.hide and self.filter:
+            recorded = recorded.matching(lambda line: self.filter.keeps(line.text))
+        self.recorded = recorded
+        self.top = [ViewLine("note", f"── {missing} lines of this view, no longer in memory, read back from "
+                                     f"the record ({store.directory}) ──")]
+        self._interleave()
+
+    def _interleave(self) -> None:
+        """Runs of the view after :attr:`top`: (first index, from the record?, index in
+        :attr:`recorded` or :attr:`lines`), the record's batches and the lines in memory in time
+        order (a batch before the lines in memory of the same time: it came first).  The last
+        run is of lines in memory, so that new lines extend it."""
+        runs: list[tuple[int, bool, int]] = []
+        lines = self.lines
+        position = from_record = in_memory = 0
+
+        def add(recorded: bool, base: int, count: int) -> None:
+            nonlocal position
+            if count <= 0:
+                return
+            if not runs or runs[-1][1] != recorded:
+                runs.append((position, recorded, base))
+            position += count
+
+        for when, count in self.recorded.groups():
+            end = in_memory
+            before = when - TIME_RESOLUTION  # the timeline keeps microseconds: within that, the record first
+            while end < len(lines) and getattr(lines[end], "time", 0.0) < before:
+                end += 1
+            add(False, in_memory, end - in_memory)
+            in_memory = end
+            add(True, from_record, count)
+            from_record += count
+        add(False, in_memory, len(lines) - in_memory)
+        if not runs or runs[-1][1]:
+            runs.append((position, False, in_memory))
+        self._runs = runs
+        self._run_starts = [run[0] for run in runs]
 
     # -- gathered
     def _gathered_stamp(self) -> tuple:
@@ -267,6 +345,11 @@ class OutputView:
                 name = host if host not in outputs else f"{host} [{key}]"
                 outputs[name] = (store.digest(key, host), store.current_lines(key, host), exit_code)
         lines: list[ViewLine] = []
+        cut = sum(1 for key in self.keys for host in store.hosts(key) if store.dropped(key, host))
+        if cut:
+            # grouped by the digest of every line; shown: what memory still has of each
+            lines.append(ViewLine("note", f"({cut} hosts printed more than memory keeps: their last lines "
+                                          f"are shown; 'o' on a job shows every line)"))
         for index, group in enumerate(gather(outputs)):
             lines.append(ViewLine("header", f"---------------- {group.header}"))
             if index == 0 or not group.diff:

@@ -55,7 +55,7 @@ class OutputLog(ScrollView, can_focus=True):
     def line_kinds(self) -> list[tuple[str, str]]:
         """(kind, plain text) of every line."""
         view = self.view
-        return [(line.kind, line.plain) for line in map(view.display, range(len(view.lines)))] if view else []
+        return [(line.kind, line.plain) for line in map(view.display, range(len(view)))] if view else []
 
     # -- content
     def set_view(self, view: OutputView) -> None:
@@ -68,14 +68,14 @@ class OutputLog(ScrollView, can_focus=True):
     def action_match(self, direction: int) -> None:
         """Go to the next (1) or previous (-1) line holding a match of the search."""
         view = self.view
-        if view is None or not view.filter or not view.lines:
+        if view is None or not view.filter or not len(view):
             return
-        count = len(view.lines)
+        count = len(view)
         start = self.current_match if self.current_match is not None else (
             int(self.scroll_y) - 1 if direction > 0 else int(self.scroll_y) + self.size.height)
         for step in range(1, count + 1):
             index = (start + direction * step) % count
-            if view.filter.spans(view.lines[index].text):  # store and view lines both have .text
+            if view.filter.spans(view.item(index).text):  # store and view lines both have .text
                 self.follow = False
                 self.current_match = index
                 self._cache.clear()
@@ -101,7 +101,7 @@ class OutputLog(ScrollView, can_focus=True):
         view = self.view
         self._auto_scrolling = True
         try:
-            self.virtual_size = Size(view.width if view else 0, len(view.lines) if view else 0)
+            self.virtual_size = Size(view.width if view else 0, len(view) if view else 0)
             if self.follow:
                 self.scroll_end(animate=False, immediate=True, x_axis=False)
         finally:
@@ -128,7 +128,7 @@ class OutputLog(ScrollView, can_focus=True):
         index = scroll_y + y
         width = self.size.width
         rich_style = self.rich_style
-        if self.view is None or index >= len(self.view.lines):
+        if self.view is None or index >= len(self.view):
             return Strip.blank(width, rich_style)
         strip = self._cache.get(index)
         if strip is None:
@@ -142,6 +142,10 @@ class OutputLog(ScrollView, can_focus=True):
         text = line_text(self.view.display(index), self.view.filter, rich_style)
         if index == self.current_match:
             text.stylize("underline")
+        if text.cell_len > self.view.width:
+            # a line read back from the record, longer than any in memory: room to scroll to its end
+            self.view.width = text.cell_len
+            self.call_later(self._resize)
         return Strip(text.render(self.app.console), text.cell_len)
 
     def styles_of(self, index: int) -> list[tuple[str, str]]:

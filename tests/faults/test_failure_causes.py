@@ -95,7 +95,7 @@ def test_bad_keepalive_is_a_usage_error(capsys):
 
 
 def test_tui_record_says_connection_lost(testbed, tmp_path, hygiene):
-    """apssh-tui --headless: a job whose session dies is failed in run.json with "connection lost"."""
+    """apssh-tui --headless: a job whose session dies is unreachable in run.json with "connection lost"."""
     node1 = testbed.host("node1")
     scenario = tmp_path / "scenario.yaml"
     marker = tmp_path / "started"
@@ -122,5 +122,5 @@ def test_tui_record_says_connection_lost(testbed, tmp_path, hygiene):
     assert process.returncode == 1, out
     (record,) = records.iterdir()
     (job,) = [j for j in json.loads((record / "run.json").read_text())["jobs"] if j["label"] != "scheduler"]
-    assert job["state"] == "failed"
+    assert job["state"] == "unreachable"
     assert "connection lost" in job["error"]
