@@ -146,6 +146,7 @@ class ApsshTui(App):
         self.tabs = self.query_one(TabbedContent)  # kept: a modal screen on top hides it from query_one
         self.session.model.subscribe(lambda record: self.graph.mark_dirty())
         self.session.model.subscribe(lambda record: self.jobs_table.mark_dirty(record.key))
+        self.session.model.subscribe(lambda record: self.details.changed(record.key))
         self.session.connections.subscribe(lambda connection: self.topology.mark_dirty(connection.key))
         if self.replay:
             self.summary.set_status(f"replay of {self.session.record_dir}")
