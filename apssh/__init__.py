@@ -28,6 +28,7 @@ from .version import __version__
 _LAZY = {
     "Scenario": ".scenario", "load_scenario": ".scenario",
     "Service": ".service",
+    "limit_handshakes": "._hops",
     "close_ssh_in_scheduler": ".topology", "co_close_ssh_in_scheduler": ".topology",
     "topology_as_dotfile": ".topology", "topology_as_pngfile": ".topology", "topology_dot": ".topology",
     "topology_graph": ".topology",
@@ -58,5 +59,5 @@ __all__ = [
     "HostKeyError", "SshConnectError", "SshProxy",
     "close_ssh_in_scheduler", "co_close_ssh_in_scheduler", "topology_as_dotfile",
     "topology_as_pngfile", "topology_dot", "topology_graph", "__version__",
-    "Scenario", "ScenarioError", "YamlLoader", "load_scenario",
+    "Scenario", "ScenarioError", "YamlLoader", "load_scenario", "limit_handshakes",
 ]

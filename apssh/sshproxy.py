@@ -340,7 +340,8 @@ class SshProxy:
         hooks = _ClientHooks(self, hop)
         self.formatter.connecting(self.hostname, self.username, gateway.hostname if gateway else None)
         try:
-            conn = await self._asyncssh_connect(tunnel, hooks)
+            async with _hops.handshake_slot():
+                conn = await self._asyncssh_connect(tunnel, hooks)
         except Exception as exc:
             self.formatter.connection_failed(self.hostname, self.username, str(exc))
             raise

@@ -13,6 +13,8 @@ from textual.command import Hit, Hits, Provider
 from textual.containers import Horizontal
 from textual.widgets import Footer, Header, Log, TabbedContent, TabPane
 
+from apssh._hops import limit_handshakes
+
 from .core.export import graph_source, render_graph
 from .core.jobfilter import JobFilter, find_host
 from .core.outcome import run_outcome
@@ -31,6 +33,9 @@ from .widgets.summary import RunSummary
 from .widgets.topology import TopologyTree
 
 TICK_SECONDS = 0.1
+#: SSH connections set up at once (apssh.limit_handshakes): the handshakes run on the screen's
+#: event loop, and every ready callback of a batch of handshakes runs before the next key
+HANDSHAKES_AT_ONCE = 16
 SAVE_SECONDS = 2.0
 RUN_ACTIONS = {"start", "rerun_failed", "rerun_job", "rerun_job_only"}
 
@@ -99,8 +104,10 @@ class ApsshTui(App):
     ]
 
     def __init__(self, session: SessionLike, *, title: str | None = None, autostart: bool = False,
-                 keymap: dict[str, str] | None = None):
+                 keymap: dict[str, str] | None = None, handshakes: int | None = HANDSHAKES_AT_ONCE):
+        """``handshakes``: connections set up at once, for the whole process (None: no limit)."""
         super().__init__()
+        limit_handshakes(handshakes)
         if keymap:
             self.set_keymap(keymap)
         self.session = session
@@ -263,8 +270,14 @@ class ApsshTui(App):
                      f"re-run of {what}" + (" and downstream" if downstream else ""))
 
     def action_abort(self) -> None:
-        if self.session.runner.abort():
+        """Abort the run: the rows and the status line say so in the next frame; the remote
+        commands are stopped after it (cancelling hundreds of jobs would delay that frame)."""
+        runner = self.session.runner
+        if runner.abort(stop_now=False):
             self.summary.set_status("aborted by user: stopping remote commands, closing connections")
+            self.jobs_table.refresh_rows()
+            self.details.refresh_details()
+            self.call_after_refresh(runner.stop_aborted)
 
     def action_abort_job(self) -> None:
         keys = self.jobs_table.selected_keys()

@@ -2,11 +2,12 @@
 """The app under a connection storm: key-to-screen latency while many hosts connect at once.
 
 Starts private sshd servers on 127.0.1.x (16 addresses per server), builds a scenario of one job
-per host (``sleep``, then a line), opens the app headless (Textual's Pilot), presses ``s``, and for
-the first ``--seconds`` presses ``down`` / ``up`` in the jobs table every 100 ms.  Latency of a key
-is the time from sending it to the end of the next screen refresh that follows it
-(``call_after_refresh``).  It then presses ``a`` and measures how long until every running job
-shows ``aborted`` in the table (abort on screen), and how long until the run has stopped.
+per host (``sleep``, then a line), opens the app headless (Textual's Pilot) with every job on a row
+of its own (``f``; ``--folded`` keeps the one folded row), presses ``s``, and for the first
+``--seconds`` presses ``down`` / ``up`` in the jobs table every 100 ms.  Latency of a key is the
+time from sending it to the end of the screen refresh that follows its action (see KeyClock).
+It then presses ``a`` and measures how long until every running job in view shows ``aborted``
+and the status line says so (abort on screen), and how long until the run has stopped.
 
     .venv/bin/python bench/bench_tui_storm.py [--hosts 100] [--seconds 10]
 
@@ -40,7 +41,7 @@ from textual import events  # noqa: E402
 
 from apssh import SshJob, SshNode  # noqa: E402
 from apssh.scenario import Scenario  # noqa: E402
-from apssh_tui.app import ApsshTui  # noqa: E402
+from apssh_tui.app import HANDSHAKES_AT_ONCE, ApsshTui  # noqa: E402
 from apssh_tui.core.jobs_bridge import prime_unicode_detection  # noqa: E402
 from apssh_tui.core.session import Session  # noqa: E402
 from apssh_tui.core.states import JobState  # noqa: E402
@@ -116,6 +117,35 @@ def top_functions(path: str, count: int = 25) -> list[tuple[float, str]]:
     return [(samples / total, name) for name, samples in ranked[:count]]
 
 
+class LoopIterations:
+    """The CPU time of each event loop iteration (the ready callbacks it runs, one after the
+    other; the wait in select() is not counted): a key waits for at least the iteration under
+    way, whatever the machine's load."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.times: list[float] | None = None
+        run_once = loop._run_once
+
+        def timed_run_once():
+            times = self.times
+            if times is None:
+                return run_once()
+            cpu = time.thread_time()
+            try:
+                return run_once()
+            finally:
+                times.append(time.thread_time() - cpu)
+        loop._run_once = timed_run_once
+
+    def start(self) -> None:
+        self.times = []
+
+    def stop(self) -> list[float]:
+        times, self.times = self.times, None
+        return times
+
+
 class KeyClock:
     """Times keys from the moment they are sent to the end of the screen refresh that follows
     the action they trigger.
@@ -138,24 +168,31 @@ class KeyClock:
             action()
             painted = self.painted
             if painted is not None:
-                self.app.call_after_refresh(lambda: painted.done() or painted.set_result(time.perf_counter()))
+                self.app.call_after_refresh(
+                    lambda: painted.done() or painted.set_result((time.perf_counter(), time.process_time())))
         return timed_action
 
     def send(self, key: str) -> None:
         self.app._driver.send_message(events.Key(key, None))
 
-    async def latency(self, key: str, timeout: float = 30.0) -> float:
+    async def latency(self, key: str, timeout: float = 30.0) -> tuple[float, float]:
+        """(wall time, CPU time of this process) from sending ``key`` to its frame.  The CPU time
+        is the work the process did before the key reached the screen, whatever share of the
+        cores the machine's other work left it."""
         self.painted = asyncio.get_running_loop().create_future()
-        sent = time.perf_counter()
+        sent, cpu = time.perf_counter(), time.process_time()
         self.send(key)
-        return await asyncio.wait_for(self.painted, timeout) - sent
+        painted, painted_cpu = await asyncio.wait_for(self.painted, timeout)
+        return painted - sent, painted_cpu - cpu
 
 
-async def measure(session: Session, seconds: float, profile: str | None = None, folded: bool = False) -> dict:
-    app = ApsshTui(session)
-    latencies, meters = [], []
+async def measure(session: Session, seconds: float, profile: str | None = None, folded: bool = False,
+                  handshakes: int | None = HANDSHAKES_AT_ONCE) -> dict:
+    app = ApsshTui(session, handshakes=handshakes)
+    latencies, cpu_latencies, meters = [], [], []
     result = {}
 
+    iterations = LoopIterations(asyncio.get_running_loop())
     async with app.run_test(size=(140, 40)) as pilot:
         await pilot.pause(0.2)
         if not folded:  # the keys move the cursor over every job's row
@@ -165,30 +202,37 @@ async def measure(session: Session, seconds: float, profile: str | None = None, 
         baseline = []  # the same keys before the run: what the machine's load alone costs
         start = time.perf_counter()
         while time.perf_counter() - start < 3:
-            baseline.append(await clock.latency("down" if len(baseline) % 2 == 0 else "up"))
+            baseline.append((await clock.latency("down" if len(baseline) % 2 == 0 else "up"))[0])
             await asyncio.sleep(0.1)
         result["baseline"] = baseline
         clock.send("s")
+        iterations.start()
         spy = start_profile(profile, seconds) if profile else None
         start = time.perf_counter()
         cpu_start = time.process_time()
         key = "down"
         while time.perf_counter() - start < seconds:
             sent = time.perf_counter()
-            latencies.append(await clock.latency(key))
+            wall, cpu = await clock.latency(key)
+            latencies.append(wall)
+            cpu_latencies.append(cpu)
             key = "up" if key == "down" else "down"
             meter = session.connections.connecting_meter()
             if meter:
                 meters.append(meter)
             await asyncio.sleep(max(0.0, 0.1 - (time.perf_counter() - sent)))
         result["client cpu"] = time.process_time() - cpu_start
+        result["iterations"] = iterations.stop()
         result["window"] = time.perf_counter() - start
         result["connected"] = session.connections.connecting_meter() or "all settled"
         running = [record.key for record in session.model if record.state == JobState.RUNNING]
         result["running at abort"] = len(running)
         sent = time.perf_counter()
         clock.send("a")
-        while not all(table_state(app, key) == "aborted" for key in running) or "aborted by user" not in \
+        # what the screen shows: the rows in view (and the status line)
+        in_view = app.jobs_table.rows_in_view()
+        shown = [key for key in running if app.jobs_table._row_of(key) in in_view]
+        while not all(table_state(app, key) == "aborted" for key in shown) or "aborted by user" not in \
                 str(app.summary.render()):
             await asyncio.sleep(0.005)
         result["abort on screen"] = time.perf_counter() - sent
@@ -198,6 +242,7 @@ async def measure(session: Session, seconds: float, profile: str | None = None, 
     if spy is not None:
         spy.wait()
     result["latencies"] = latencies
+    result["cpu latencies"] = cpu_latencies
     result["meters"] = meters
     return result
 
@@ -209,6 +254,10 @@ def table_state(app: ApsshTui, key: str) -> str:
     return str(table.get_cell(row, "state"))
 
 
+def percentile(ordered: list[float], share: float) -> float:
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
 def main() -> None:
     cli = argparse.ArgumentParser(description=__doc__)
     cli.add_argument("--hosts", type=int, default=100)
@@ -216,6 +265,8 @@ def main() -> None:
     cli.add_argument("--sleep", type=float, default=30.0, help="how long each remote job sleeps")
     cli.add_argument("--folded", action="store_true",
                      help="leave the sibling group folded (one row); by default every job has its row")
+    cli.add_argument("--handshakes", type=int, default=HANDSHAKES_AT_ONCE,
+                     help=f"connections set up at once (default {HANDSHAKES_AT_ONCE}, the app's; 0: no limit)")
     cli.add_argument("--profile", help="collapsed py-spy stacks of the storm window go to this file")
     cli.add_argument("--top", type=int, default=0, help="with --profile: print this many top functions")
     args = cli.parse_args()
@@ -236,7 +287,8 @@ def main() -> None:
                     jobs[f"probe-{index:03d}"] = SshJob(node, command=f"sleep {args.sleep}; echo done",
                                                         label="probe", scheduler=scheduler, critical=False)
                 session = Session(Scenario(Path("storm.py"), scheduler, jobs=jobs), None)
-                result = asyncio.run(measure(session, args.seconds, args.profile, args.folded))
+                result = asyncio.run(measure(session, args.seconds, args.profile, args.folded,
+                                             args.handshakes or None))
             finally:
                 for process in processes:
                     process.terminate()
@@ -244,9 +296,20 @@ def main() -> None:
                     process.wait(timeout=10)
     latencies = sorted(result["latencies"])
     p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+    print(f"handshakes at once: {args.handshakes or 'no limit'}; jobs table "
+          f"{'folded (one row)' if args.folded else 'unfolded (one row per job)'}")
     print(f"{args.hosts} hosts, first {args.seconds:g} s after 's': {len(latencies)} keys, "
           f"key to screen median {statistics.median(latencies) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
           f"max {latencies[-1] * 1000:.0f} ms")
+    cpu_latencies = sorted(result["cpu latencies"])
+    print(f"  CPU time of the app before each key reached the screen: median "
+          f"{statistics.median(cpu_latencies) * 1000:.0f} ms, p99 "
+          f"{cpu_latencies[min(len(cpu_latencies) - 1, int(0.99 * len(cpu_latencies)))] * 1000:.0f} ms, "
+          f"max {cpu_latencies[-1] * 1000:.0f} ms")
+    iterations = sorted(result["iterations"])
+    print(f"  event loop iterations: {len(iterations)}, CPU time p99 {percentile(iterations, 0.99) * 1000:.0f} ms, "
+          f"p99.9 {percentile(iterations, 0.999) * 1000:.0f} ms, max {iterations[-1] * 1000:.0f} ms; "
+          f"over 50 ms: {sum(t > 0.05 for t in iterations)}")
     baseline = sorted(result["baseline"])
     print(f"before 's' (no connection): {len(baseline)} keys, median {statistics.median(baseline) * 1000:.0f} ms, "
           f"max {baseline[-1] * 1000:.0f} ms")

@@ -21,6 +21,9 @@ COLUMNS = ("state", "job", "node", "label", "duration", "tries", "requires")
 RELATED_STYLES = {"up": "bold #5fafff", "down": "bold #d787ff"}
 WIDTHS = {"state": 11, "duration": 8, "tries": 5}
 GROWING_COLUMNS = ("label", "requires")
+#: the durations of running rows advance every this many refreshes (ticks), all together: any
+#: changed cell makes DataTable draw every row in view again
+DURATION_TICKS = 10
 
 
 class JobsTable(DataTable):
@@ -44,6 +47,8 @@ class JobsTable(DataTable):
         self.group_of = {member.key: group for group in self.groups.values() for member in group.members}
         self.folded_groups = {key for key, group in self.groups.items() if len(group.members) >= FOLD_THRESHOLD}
         self._dirty: set[str] = set()
+        self._pending: set[str] = set()  # rows changed while out of view (see refresh_rows)
+        self._ticks = 0
         self._running_keys: set[str] = set()
         self._depths: dict[str, int] = {}
         self.related: dict[str, str] = {}  # job key -> "up" or "down", around the selected row
@@ -118,6 +123,7 @@ class JobsTable(DataTable):
 
     def rebuild(self) -> None:
         selected = self.selected_key()
+        self._pending = set()
         self.clear()
         for item, _ in self.row_items():
             self.add_row(*self.cells(item), key=item.key)
@@ -140,38 +146,69 @@ class JobsTable(DataTable):
             self._running_keys.discard(key)
 
     def refresh_rows(self) -> None:
-        """Update the cells of rows that changed, and the duration of the running rows in view.
+        """Update the rows that changed and are in view, and (every DURATION_TICKS calls) the
+        duration of the running rows in view.
 
-        During a storm of a hundred running jobs, rewriting every cell of every running row each
-        tick would take most of the tick: a running row that did not change only needs its
-        duration, and only when it is on screen.
+        A tick costs what the view holds, not what the scenario holds: during a storm of 250
+        jobs changing state at once, a row out of view is only noted (``_pending``) and updated
+        when it scrolls into view or is read (:meth:`get_cell`); only the cells whose value
+        changed are written (each write makes DataTable refresh).
         """
         if self.job_filter.states and self._dirty:  # a state filter: rows come and go as states change
             self._dirty = set()
+            self._pending = set()
             self.rebuild()
             return
 
-        def row_of(key: str) -> str:
-            group = self.group_of.get(key)
-            return group.key if group is not None and group.key in self.folded_groups else key
-
-        changed = {row_of(key) for key in self._dirty}
+        changed = {self._row_of(key) for key in self._dirty} | self._pending
         self._dirty = set()
-        for key in changed:
-            if key not in self._depths:
-                continue
+        in_view = self.rows_in_view()
+        self._pending = {key for key in changed - in_view if key in self._depths}
+        for key in changed & in_view:
+            self._update_row(key)
+        self._ticks += 1
+        if self._ticks % DURATION_TICKS:
+            return
+        ticking = {self._row_of(key) for key in self._running_keys} & in_view - changed
+        for key in ticking:
             item = self.groups[key] if key in self.groups else self.model[key]
-            for column, value in zip(COLUMNS, self.cells(item), strict=True):
-                # a group's counts and a waiting job's "waits for" grow: widen their column, never cut
-                # them; only when wider (a narrower cell makes DataTable measure the whole column)
-                grow = column in GROWING_COLUMNS and Text(str(value)).cell_len > self.columns[column].content_width
-                self.update_cell(key, column, value, update_width=grow)
-        ticking = {row_of(key) for key in self._running_keys} - changed
-        if ticking:
-            in_view = self.rows_in_view()
-            for key in ticking & in_view:
-                item = self.groups[key] if key in self.groups else self.model[key]
-                self.update_cell(key, "duration", duration_text(item.duration))
+            self._set_cell(key, "duration", duration_text(item.duration))
+
+    def _row_of(self, key: str) -> str:
+        """The row showing job ``key``: its own, or its folded group's."""
+        group = self.group_of.get(key)
+        return group.key if group is not None and group.key in self.folded_groups else key
+
+    def _update_row(self, key: str) -> None:
+        if key not in self._depths:
+            return
+        item = self.groups[key] if key in self.groups else self.model[key]
+        for column, value in zip(COLUMNS, self.cells(item), strict=True):
+            self._set_cell(key, column, value)
+
+    def _set_cell(self, key: str, column: str, value) -> None:
+        """Write one cell if its value changed."""
+        if super().get_cell(key, column) == value:
+            return
+        # a group's counts and a waiting job's "waits for" grow: widen their column, never cut
+        # them; only when wider (a narrower cell makes DataTable measure the whole column)
+        grow = column in GROWING_COLUMNS and Text(str(value)).cell_len > self.columns[column].content_width
+        self.update_cell(key, column, value, update_width=grow)
+
+    def get_cell(self, row_key, column_key):
+        """The cell as shown, brought up to date first if its row changed while out of view."""
+        key = getattr(row_key, "value", row_key)
+        if key in self._pending:
+            self._pending.discard(key)
+            self._update_row(key)
+        return super().get_cell(row_key, column_key)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self._pending and round(old_value) != round(new_value):
+            for key in self._pending & self.rows_in_view():  # rows that changed while out of view
+                self._pending.discard(key)
+                self._update_row(key)
 
     def rows_in_view(self) -> set[str]:
         """Keys of the rows visible now."""
