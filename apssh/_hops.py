@@ -189,7 +189,8 @@ def limit_handshakes(limit: int | None) -> None:
 
     A connection takes a slot for its TCP connect, key exchange and authentication (after its
     gateway is connected, so a node never holds a slot while waiting for its gateway's); its
-    connect timeout starts once it has the slot.  The command-line tools need no limit (``-w``
+    connect timeout starts once it has the slot, and so does its formatter's ``connecting``
+    event.  The command-line tools need no limit (``-w``
     bounds their open connections).  An application whose event loop also draws a screen uses
     one: every ready callback of hundreds of simultaneous handshakes runs before the loop
     looks at a key again (apssh-tui uses 16).  Takes effect for connects started afterwards.
