@@ -69,12 +69,12 @@ class JobsTable(ScrollView, can_focus=True):
     COMPONENT_CLASSES = {"jobs-table--header", "jobs-table--even-row", "jobs-table--cursor"}
     BINDINGS = [Binding("space", "toggle_fold", "Fold", id="jobs.toggle_fold"),
                 Binding("f", "toggle_groups", "Fold siblings", show=False, id="jobs.toggle_groups"),
-                Binding("up", "cursor_up", "Cursor up", show=False),
-                Binding("down", "cursor_down", "Cursor down", show=False),
-                Binding("pageup", "page_up", "Page up", show=False),
-                Binding("pagedown", "page_down", "Page down", show=False),
-                Binding("home,ctrl+home", "first_row", "First row", show=False),
-                Binding("end,ctrl+end", "last_row", "Last row", show=False)]
+                Binding("up", "cursor_up", "Cursor up", show=False, id="jobs.cursor_up"),
+                Binding("down", "cursor_down", "Cursor down", show=False, id="jobs.cursor_down"),
+                Binding("pageup", "page_up", "Page up", show=False, id="jobs.page_up"),
+                Binding("pagedown", "page_down", "Page down", show=False, id="jobs.page_down"),
+                Binding("home,ctrl+home", "first_row", "First row", show=False, id="jobs.first_row"),
+                Binding("end,ctrl+end", "last_row", "Last row", show=False, id="jobs.last_row")]
 
     #: the highlighted row's index (-1: no row)
     cursor_row: reactive[int] = reactive(-1, always_update=False, layout=False, repaint=False)
