@@ -9,6 +9,7 @@ the same with 10 jobs or 1000 (DataTable drew every row in view again after any 
 
 from __future__ import annotations
 
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -102,6 +103,8 @@ class JobsTable(ScrollView, can_focus=True):
         self._strips: dict[str, tuple[tuple, Strip]] = {}  # row key -> (what it was drawn for, strip)
         self._versions: dict[str, int] = {}  # row key -> bumped when the row must be drawn again
         self._header: Strip | None = None
+        self._row_styles: dict[str, Style] = {}
+        self._frame = ((0, 0), 0)  # scroll offset and width of the frame being drawn
         self.related: dict[str, str] = {}  # job key -> "up" or "down", around the selected row
         self._needed_by: dict[str, list[str]] = {}  # for "waits for": redraw a job when a requirement changes
         for record in model:
@@ -349,44 +352,60 @@ class JobsTable(ScrollView, can_focus=True):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._strips.clear()
-        self._header = None
+        self._forget_drawing()
 
     def _on_focus(self, event: events.Focus) -> None:
-        self._strips.clear()  # the cursor's colour depends on the focus
+        self._forget_drawing()  # the cursor's colour depends on the focus
         super()._on_focus(event)
 
     def _on_blur(self, event: events.Blur) -> None:
-        self._strips.clear()
+        self._forget_drawing()
         super()._on_blur(event)
 
+    def _forget_drawing(self) -> None:
+        self._strips.clear()
+        self._header = None
+        self._row_styles = {}
+
+    def _style_of(self, part: str) -> Style:
+        """The Rich style of ``part`` ("base", "header", "even-row", "cursor"), kept until the
+        styles or the focus change (working a style out from the CSS is dear, per line)."""
+        style = self._row_styles.get(part)
+        if style is None:
+            style = self.rich_style if part == "base" else self.get_component_rich_style(f"jobs-table--{part}")
+            self._row_styles[part] = style
+        return style
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._frame = (self.scroll_offset, self.size.width)  # the same for every line of the frame
+        return super().render_lines(crop)
+
     def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
-        width = self.size.width
+        (scroll_x, scroll_y), width = self._frame
+        base = self._style_of("base")
         if y == 0:
             if self._header is None:
-                self._header = self._draw([Text(column) for column in COLUMNS],
-                                          self.get_component_rich_style("jobs-table--header"))
+                self._header = self._draw([Text(column) for column in COLUMNS], self._style_of("header"))
             strip = self._header
         else:
             index = scroll_y + y - 1
             if index >= len(self._rows):
-                return Strip.blank(width, self.rich_style)
+                return Strip.blank(width, base)
             strip = self._row_strip(index)
-        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
+        return strip.crop_extend(scroll_x, scroll_x + width, base)
 
     def _row_strip(self, index: int) -> Strip:
         key = self._rows[index]
         cursor = index == self.cursor_row
-        drawn_for = (self._versions.get(key, 0), cursor, index % 2, self.has_focus)
+        drawn_for = (self._versions.get(key, 0), cursor, index % 2)
         cached = self._strips.get(key)
         if cached is not None and cached[0] == drawn_for:
             return cached[1]
-        style = self.rich_style
+        style = self._style_of("base")
         if index % 2 == 0:
-            style += self.get_component_rich_style("jobs-table--even-row")
+            style += self._style_of("even-row")
         if cursor:
-            style += self.get_component_rich_style("jobs-table--cursor")
+            style += self._style_of("cursor")
         values = self.cells(self.item(key))
         self._grow(values)
         strip = self._draw(values, style)
@@ -394,20 +413,28 @@ class JobsTable(ScrollView, can_focus=True):
         return strip
 
     def _draw(self, values: list, style: Style) -> Strip:
-        """One line of cells, each padded to its column's width, over ``style``."""
-        console = self.app.console
+        """One line of cells, each padded to its column's width, over ``style``.
+
+        A cell is a string or a Text of one style (what :meth:`cells` makes): one segment each,
+        no Rich rendering (a Text with spans of its own goes through Rich).
+        """
         segments: list[Segment] = []
         pad = " " * CELL_PADDING
         for column, value in zip(COLUMNS, values, strict=True):
-            text = value if isinstance(value, Text) else Text(str(value))
-            text = text.copy()
-            text.truncate(self._widths[column], overflow="ellipsis", pad=True)
-            own = text.style if isinstance(text.style, Style) else Style.parse(text.style) if text.style else None
-            segments.append(Segment(pad))
-            # render() leaves out the text's own style (the spans' are kept): put it under them
-            segments.extend(Segment.apply_style(text.render(console, end=""), own))
-            segments.append(Segment(pad))
-        return Strip(Segment.apply_style(segments, style)).simplify()
+            width = self._widths[column]
+            if isinstance(value, Text) and value.spans:
+                text = value.copy()
+                text.truncate(width, overflow="ellipsis", pad=True)
+                own = _style(text.style)
+                segments.append(Segment(pad, style))
+                segments.extend(Segment.apply_style(text.render(self.app.console, end=""), style + own))
+                segments.append(Segment(pad, style))
+                continue
+            plain, own = (value.plain, _style(value.style)) if isinstance(value, Text) else (str(value), None)
+            if cell_len(plain) > width:
+                plain = set_cell_size(plain, width - 1) + "…"
+            segments.append(Segment(f"{pad}{set_cell_size(plain, width)}{pad}", style + own if own else style))
+        return Strip(segments)
 
     def selected_keys(self) -> list[str]:
         """The jobs of the highlighted row: one job, or every member of a folded group."""
@@ -471,6 +498,13 @@ class JobsTable(ScrollView, can_focus=True):
         if related != self.related:
             self._dirty |= set(related) | set(self.related)
             self.related = related
+
+
+def _style(style) -> Style | None:
+    """A Text's style as a Style (None when it has none)."""
+    if isinstance(style, Style):
+        return style
+    return Style.parse(style) if style else None
 
 
 def _cell_len(value) -> int:
