@@ -189,7 +189,7 @@ class KeyClock:
 async def measure(session: Session, seconds: float, profile: str | None = None, folded: bool = False,
                   handshakes: int | None = HANDSHAKES_AT_ONCE) -> dict:
     app = ApsshTui(session, handshakes=handshakes)
-    latencies, cpu_latencies, meters = [], [], []
+    latencies, cpu_latencies, meters, when = [], [], [], []
     result = {}
 
     iterations = LoopIterations(asyncio.get_running_loop())
@@ -215,6 +215,7 @@ async def measure(session: Session, seconds: float, profile: str | None = None, 
             sent = time.perf_counter()
             wall, cpu = await clock.latency(key)
             latencies.append(wall)
+            when.append((wall, sent - start))
             cpu_latencies.append(cpu)
             key = "up" if key == "down" else "down"
             meter = session.connections.connecting_meter()
@@ -243,6 +244,7 @@ async def measure(session: Session, seconds: float, profile: str | None = None, 
         spy.wait()
     result["latencies"] = latencies
     result["cpu latencies"] = cpu_latencies
+    result["slowest"] = sorted(when, reverse=True)[:3]
     result["meters"] = meters
     return result
 
@@ -301,6 +303,8 @@ def main() -> None:
     print(f"{args.hosts} hosts, first {args.seconds:g} s after 's': {len(latencies)} keys, "
           f"key to screen median {statistics.median(latencies) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
           f"max {latencies[-1] * 1000:.0f} ms")
+    print("  slowest keys: " + ", ".join(f"{wall * 1000:.0f} ms sent {at:.1f} s after 's'"
+                                         for wall, at in result["slowest"]))
     cpu_latencies = sorted(result["cpu latencies"])
     print(f"  CPU time of the app before each key reached the screen: median "
           f"{statistics.median(cpu_latencies) * 1000:.0f} ms, p99 "
