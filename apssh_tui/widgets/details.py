@@ -8,7 +8,7 @@ from textual.widgets import Static
 from apssh_tui.core.failures import failure_cause, last_stderr_line
 from apssh_tui.core.states import PROBLEM_STATES, JobState
 
-from .styles import duration_text, job_state_text
+from .styles import DURATION_TICKS, duration_text, job_state_text
 
 #: lines of the pane used when it has no size yet (before the first layout)
 DEFAULT_ROOM = 50
@@ -22,7 +22,7 @@ class JobDetails(Static):
     The pane does not scroll: lists longer than the pane (the members of a 250-node group,
     the 250 jobs that need a setup job) are cut to what fits, with a ``… and N more`` line, so
     redrawing it costs the same whatever the scenario's size.  It is redrawn only when what it
-    shows changed (see :meth:`changed`), or every tick for a running job (its duration).
+    shows changed (see :meth:`changed`), or once a second for a running job (its duration).
     """
 
     DEFAULT_CSS = "JobDetails { height: 1fr; }"
@@ -35,6 +35,7 @@ class JobDetails(Static):
         self.group = None
         self._stale = True
         self._shown: Text | str | None = None
+        self._ticks = 0
 
     def show(self, key: str | None, group=None) -> None:
         """Details of job ``key``, or of a sibling ``group`` (its row key is ``key``)."""
@@ -61,7 +62,9 @@ class JobDetails(Static):
     def refresh_details(self) -> None:
         """Redraw if what is shown changed (a running job's duration changes all the time)."""
         record = self.model.records.get(self.key) if self.group is None and self.key is not None else None
-        if not self._stale and not (record is not None and record.state == JobState.RUNNING):
+        self._ticks += 1
+        running = record is not None and record.state == JobState.RUNNING
+        if not self._stale and not (running and self._ticks % DURATION_TICKS == 0):
             return
         self._stale = False
         if self.group is not None:
@@ -84,7 +87,7 @@ class JobDetails(Static):
         text.append("state     ").append_text(job_state_text(record.state)).append("\n")
         text.append(f"tries     {record.attempts}\n")
         if record.duration is not None:
-            text.append(f"duration  {duration_text(record.duration)}\n")
+            text.append(f"duration  {duration_text(record.duration, record.state == JobState.RUNNING)}\n")
         stderr = last_stderr_line(self.store, record.key, self.store.hosts(record.key)) \
             if self.store is not None and record.state in PROBLEM_STATES else ""
         if record.result is not None:

@@ -27,7 +27,7 @@ from apssh_tui.core.jobfilter import JobFilter
 from apssh_tui.core.natural import natural_key
 from apssh_tui.core.states import JobRecord, JobState
 
-from .styles import duration_text, job_state_text
+from .styles import DURATION_TICKS, duration_text, job_state_text
 
 COLUMNS = ("state", "job", "node", "label", "duration", "tries", "requires")
 #: how the selected job's upstream (what it needs) and downstream (what needs it) rows stand out
@@ -103,6 +103,7 @@ class JobsTable(ScrollView, can_focus=True):
         self._strips: dict[str, tuple[tuple, Strip]] = {}  # row key -> (what it was drawn for, strip)
         self._versions: dict[str, int] = {}  # row key -> bumped when the row must be drawn again
         self._header: Strip | None = None
+        self._ticks = 0
         self._row_styles: dict[str, Style] = {}
         self._frame = ((0, 0), 0)  # scroll offset and width of the frame being drawn
         self.related: dict[str, str] = {}  # job key -> "up" or "down", around the selected row
@@ -160,7 +161,8 @@ class JobsTable(ScrollView, can_focus=True):
             relation = next((self.related[m.key] for m in item.members if m.key in self.related), None)
             return [job_state_text(item.state), Text("  " * depth + f"▸ {item.label} ×{len(item.members)}",
                                                      style=RELATED_STYLES.get(relation, "")),
-                    item.nodes, item.progress(), duration_text(item.duration), str(item.attempts),
+                    item.nodes, item.progress(), duration_text(item.duration, item.state == JobState.RUNNING),
+                    str(item.attempts),
                     item.requires]
         fold = ""
         if item.is_scheduler:
@@ -170,7 +172,7 @@ class JobsTable(ScrollView, can_focus=True):
             requires = "waits for " + fold_names(self.model.waits_for(item.key))
         return [job_state_text(item.state), Text("  " * depth + fold + item.key,
                                                  style=RELATED_STYLES.get(self.related.get(item.key), "")),
-                item.node, item.label, duration_text(item.duration),
+                item.node, item.label, duration_text(item.duration, item.state == JobState.RUNNING),
                 str(item.attempts), requires]
 
     def item(self, key: str):
@@ -223,7 +225,8 @@ class JobsTable(ScrollView, can_focus=True):
             self._running_keys.discard(key)
 
     def refresh_rows(self) -> None:
-        """Redraw the rows that changed and the running rows in view (their duration).
+        """Redraw the rows that changed, and every DURATION_TICKS calls the running rows in view
+        (their duration, in whole seconds while running: a frame a second, not ten).
 
         Rows are drawn from the model when they come into view: a row out of view costs
         nothing here, whatever happened to its job.
@@ -234,8 +237,10 @@ class JobsTable(ScrollView, can_focus=True):
             return
         changed = {self._row_of(key) for key in self._dirty}
         self._dirty = set()
-        changed |= {self._row_of(key) for key in self._running_keys} & self.rows_in_view()
         in_view = self.rows_in_view()
+        self._ticks += 1
+        if self._ticks % DURATION_TICKS == 0:  # running durations, in whole seconds: all together
+            changed |= {self._row_of(key) for key in self._running_keys} & in_view
         redraw = False
         for key in changed:
             if key in self._row_index:
