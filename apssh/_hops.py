@@ -193,7 +193,7 @@ def limit_handshakes(limit: int | None) -> None:
     event.  The command-line tools need no limit (``-w``
     bounds their open connections).  An application whose event loop also draws a screen uses
     one: every ready callback of hundreds of simultaneous handshakes runs before the loop
-    looks at a key again (apssh-tui uses 16).  Takes effect for connects started afterwards.
+    looks at a key again (apssh-tui uses 4, see its --handshakes).  Takes effect for connects started afterwards.
 
     Raises:
         ValueError: ``limit`` is not None nor a positive number.

@@ -16,6 +16,7 @@ from textual.widgets import Footer, Header, Log, TabbedContent, TabPane
 
 from apssh._hops import limit_handshakes
 
+from .core.connections import HANDSHAKES_AT_ONCE
 from .core.export import graph_source, render_graph
 from .core.jobfilter import JobFilter, find_host
 from .core.outcome import run_outcome
@@ -34,9 +35,6 @@ from .widgets.summary import RunSummary
 from .widgets.topology import TopologyTree
 
 TICK_SECONDS = 0.1
-#: SSH connections set up at once (apssh.limit_handshakes): the handshakes run on the screen's
-#: event loop, and every ready callback of a batch of handshakes runs before the next key
-HANDSHAKES_AT_ONCE = 16
 SAVE_SECONDS = 2.0
 RUN_ACTIONS = {"start", "rerun_failed", "rerun_job", "rerun_job_only"}
 
@@ -106,7 +104,8 @@ class ApsshTui(App):
 
     def __init__(self, session: SessionLike, *, title: str | None = None, autostart: bool = False,
                  keymap: dict[str, str] | None = None, handshakes: int | None = HANDSHAKES_AT_ONCE):
-        """``handshakes``: connections set up at once, for the whole process (None: no limit)."""
+        """``handshakes``: SSH connections set up at once, for the whole process (None: no limit;
+        default HANDSHAKES_AT_ONCE, see apssh_tui.core.connections)."""
         super().__init__()
         limit_handshakes(handshakes)
         if keymap:

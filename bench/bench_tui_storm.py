@@ -41,7 +41,8 @@ from textual import events  # noqa: E402
 
 from apssh import SshJob, SshNode  # noqa: E402
 from apssh.scenario import Scenario  # noqa: E402
-from apssh_tui.app import HANDSHAKES_AT_ONCE, ApsshTui  # noqa: E402
+from apssh_tui.app import ApsshTui  # noqa: E402
+from apssh_tui.core.connections import HANDSHAKES_AT_ONCE  # noqa: E402
 from apssh_tui.core.jobs_bridge import prime_unicode_detection  # noqa: E402
 from apssh_tui.core.session import Session  # noqa: E402
 from apssh_tui.core.states import JobState  # noqa: E402

@@ -15,7 +15,8 @@ from asynciojobs import AbstractJob, Scheduler
 from tui_support import drive, node, session_of, tui_session, until
 
 from apssh.sshjob import SshJob
-from apssh_tui.app import HANDSHAKES_AT_ONCE, ApsshTui
+from apssh_tui.app import ApsshTui
+from apssh_tui.core.connections import HANDSHAKES_AT_ONCE
 from apssh_tui.widgets.jobs import RELATED_STYLES
 
 # asynciojobs reads sys.stdout.encoding, which Textual's stdout lacks: ask before any app runs
