@@ -98,9 +98,9 @@ def test_rows_out_of_view_are_drawn_when_scrolled_to(testbed, arun):
 
 
 def test_keys_and_abort_act_while_connections_are_still_opening(testbed, arun):
-    """Twenty hosts that never answer (more than the app's handshake slots): while they are all
-    'connecting', a key moves the selection, and abort's rows and status line are drawn before
-    the jobs are stopped; then the run ends, aborted by user."""
+    """Twenty hosts that never answer (more than the app's handshake slots): while none of them
+    has connected ('connecting 0/20'), a key moves the selection, and abort's rows and status
+    line are drawn before the jobs are stopped; then the run ends, aborted by user."""
     silent = []
     for _ in range(20):
         listener = socket.socket()
