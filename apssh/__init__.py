@@ -31,6 +31,7 @@ _LAZY = {
     "SshJob": ".sshjob",
     "Scenario": ".scenario", "load_scenario": ".scenario",
     "Service": ".service",
+    "limit_handshakes": "._hops",
     "close_ssh_in_scheduler": ".topology", "co_close_ssh_in_scheduler": ".topology",
     "topology_as_dotfile": ".topology", "topology_as_pngfile": ".topology", "topology_dot": ".topology",
     "topology_graph": ".topology",
@@ -61,5 +62,5 @@ __all__ = [
     "HostKeyError", "SshConnectError", "SshProxy",
     "close_ssh_in_scheduler", "co_close_ssh_in_scheduler", "topology_as_dotfile",
     "topology_as_pngfile", "topology_dot", "topology_graph", "__version__",
-    "Scenario", "ScenarioError", "YamlLoader", "load_scenario",
+    "Scenario", "ScenarioError", "YamlLoader", "load_scenario", "limit_handshakes",
 ]

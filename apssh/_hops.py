@@ -11,6 +11,9 @@ Concurrent connects share one attempt; a failed attempt is remembered for one co
 timeout, so the nodes queued behind a silent or refusing gateway fail at once with its error
 instead of trying it again one after another.
 
+Handshakes: :func:`limit_handshakes` bounds how many connections are being set up at once in
+each event loop (none by default).
+
 Sessions: sshd allows ``MaxSessions`` (10 by default) sessions per connection. Commands take
 a slot of ``max_sessions - 2`` and wait for a free one; the SFTP subsystem and an abort's kill
 command each have a slot of their own, so they never wait behind commands.
@@ -173,6 +176,56 @@ class Hop:
 
 # the hops of each running event loop, by key
 _REGISTRY: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+# connections set up at once in one event loop (see limit_handshakes); None: no limit
+_handshake_limit: int | None = None
+# each event loop's (limit, semaphore)
+_HANDSHAKE_SLOTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def limit_handshakes(limit: int | None) -> None:
+    """Set up at most ``limit`` SSH connections at once in each event loop; None (the default)
+    sets no limit.
+
+    A connection takes a slot for its TCP connect, key exchange and authentication (after its
+    gateway is connected, so a node never holds a slot while waiting for its gateway's); its
+    connect timeout starts once it has the slot, and so does its formatter's ``connecting``
+    event.  The command-line tools need no limit (``-w``
+    bounds their open connections).  An application whose event loop also draws a screen uses
+    one: every ready callback of hundreds of simultaneous handshakes runs before the loop
+    looks at a key again (apssh-tui uses 4, see its --handshakes).  Takes effect for connects started afterwards.
+
+    Raises:
+        ValueError: ``limit`` is not None nor a positive number.
+    """
+    global _handshake_limit
+    if limit is not None and (not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"handshake limit must be a positive number of connections or None, got {limit!r}")
+    _handshake_limit = limit
+
+
+class _NoLimit:
+    async def __aenter__(self):
+        return None
+
+    async def __aexit__(self, *exc) -> None:
+        return None
+
+
+_NO_LIMIT = _NoLimit()
+
+
+def handshake_slot():
+    """An async context manager holding one of the running loop's handshake slots (see
+    :func:`limit_handshakes`)."""
+    if _handshake_limit is None:
+        return _NO_LIMIT
+    loop = asyncio.get_running_loop()
+    limit, slots = _HANDSHAKE_SLOTS.get(loop, (None, None))
+    if limit != _handshake_limit:
+        slots = asyncio.Semaphore(_handshake_limit)
+        _HANDSHAKE_SLOTS[loop] = (_handshake_limit, slots)
+    return slots
 
 
 def _hops_of_loop() -> dict[tuple, Hop]:

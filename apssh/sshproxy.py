@@ -352,16 +352,19 @@ class SshProxy:
                 # same class: a gateway's changed host key is still a HostKeyError
                 raise type(exc)(f"cannot reach {self.describe()}: gateway {gateway.hostname} "
                                 f"failed: {exc}", hostname=self.hostname) from exc
-        if self.debug:
-            self.formatter.event(self.hostname, f"connecting to {self.describe()}")
         hooks = _ClientHooks(self, hop)
-        self.formatter.connecting(self.hostname, self.username, gateway.hostname if gateway else None)
-        try:
-            conn = await self._asyncssh_connect(tunnel, hooks)
-        except Exception as exc:
-            self.formatter.connection_failed(self.hostname, self.username, str(exc))
-            raise
-        self.formatter.connection_made(self.hostname, self.username, gateway is None)
+        # with a handshake limit (_hops.limit_handshakes), "connecting" is said once this
+        # connection's handshake starts, not while it waits for a slot
+        async with _hops.handshake_slot():
+            if self.debug:
+                self.formatter.event(self.hostname, f"connecting to {self.describe()}")
+            self.formatter.connecting(self.hostname, self.username, gateway.hostname if gateway else None)
+            try:
+                conn = await self._asyncssh_connect(tunnel, hooks)
+            except Exception as exc:
+                self.formatter.connection_failed(self.hostname, self.username, str(exc))
+                raise
+            self.formatter.connection_made(self.hostname, self.username, gateway is None)
         return conn
 
     def _options(self, tunnel, hooks: _ClientHooks) -> asyncssh.SSHClientConnectionOptions:

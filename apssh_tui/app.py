@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import replace
 from functools import partial
@@ -13,6 +14,9 @@ from textual.command import Hit, Hits, Provider
 from textual.containers import Horizontal
 from textual.widgets import Footer, Header, Log, TabbedContent, TabPane
 
+from apssh._hops import limit_handshakes
+
+from .core.connections import HANDSHAKES_AT_ONCE
 from .core.export import graph_source, render_graph
 from .core.jobfilter import JobFilter, find_host
 from .core.outcome import run_outcome
@@ -100,8 +104,11 @@ class ApsshTui(App):
     ]
 
     def __init__(self, session: SessionLike, *, title: str | None = None, autostart: bool = False,
-                 keymap: dict[str, str] | None = None):
+                 keymap: dict[str, str] | None = None, handshakes: int | None = HANDSHAKES_AT_ONCE):
+        """``handshakes``: SSH connections set up at once, for the whole process (None: no limit;
+        default HANDSHAKES_AT_ONCE, see apssh_tui.core.connections)."""
         super().__init__()
+        limit_handshakes(handshakes)
         if keymap:
             self.set_keymap(keymap)
         self.session = session
@@ -147,6 +154,7 @@ class ApsshTui(App):
         self.tabs = self.query_one(TabbedContent)  # kept: a modal screen on top hides it from query_one
         self.session.model.subscribe(lambda record: self.graph.mark_dirty())
         self.session.model.subscribe(lambda record: self.jobs_table.mark_dirty(record.key))
+        self.session.model.subscribe(lambda record: self.details.changed(record.key))
         self.session.connections.subscribe(lambda connection: self.topology.mark_dirty(connection.key))
         # the library's messages (keys...) in the output, not on stderr under the screen
         self._library_messages = LibraryMessages(self.session.store).attach()
@@ -243,6 +251,9 @@ class ApsshTui(App):
         self.refresh_bindings()
 
     def action_start(self) -> None:
+        # what exists now (the scenario, its nodes, the widgets) lives as long as the app: out of
+        # the garbage collector's sight, a full collection during a storm takes a fraction of the time
+        gc.freeze()
         self._launch(self.session.run, "run")
 
     def action_rerun_failed(self) -> None:
@@ -265,8 +276,14 @@ class ApsshTui(App):
                      f"re-run of {what}" + (" and downstream" if downstream else ""))
 
     def action_abort(self) -> None:
-        if self.session.runner.abort():
+        """Abort the run: the rows and the status line say so in the next frame; the remote
+        commands are stopped after it (cancelling hundreds of jobs would delay that frame)."""
+        runner = self.session.runner
+        if runner.abort(stop_now=False):
             self.summary.set_status("aborted by user: stopping remote commands, closing connections")
+            self.jobs_table.refresh_rows()
+            self.details.refresh_details()
+            self.call_after_refresh(runner.stop_aborted)
 
     def action_abort_job(self) -> None:
         keys = self.jobs_table.selected_keys()

@@ -10,6 +10,7 @@ from pathlib import Path
 from apssh.scenario import load_scenario, parse_definitions
 from apssh.yaml_loader import ScenarioError
 
+from .core.connections import HANDSHAKES_AT_ONCE
 from .core.jobs_bridge import prime_unicode_detection
 from .core.keymap import KeymapError
 from .core.session import DEFAULT_RECORD_BASE, Session
@@ -38,6 +39,9 @@ def parser() -> argparse.ArgumentParser:
                      help=f"where each run's record directory goes (default ./{DEFAULT_RECORD_BASE})")
     cli.add_argument("--no-record", action="store_true", help="keep no record directory")
     cli.add_argument("--start", action="store_true", help="start the run as soon as the screen opens")
+    cli.add_argument("--handshakes", type=int, default=HANDSHAKES_AT_ONCE, metavar="N",
+                     help=f"SSH connections set up at once (default {HANDSHAKES_AT_ONCE}: keys stay live while "
+                          "hundreds connect; raise it when handshakes wait long on the network; 0: no limit)")
     cli.add_argument("--keys", metavar="FILE",
                      help="YAML file mapping binding ids (listed by F1) to keys, e.g. 'app.start: ctrl+s' "
                           "(default: ~/.config/apssh-tui/keys.yaml when it exists)")
@@ -63,10 +67,11 @@ def keymap_of(args) -> dict[str, str]:
     return load_keymap(path, {binding.id for binding in all_bindings()}) if path else {}
 
 
-def run_app(session, title: str, autostart: bool, keymap: dict | None = None) -> int:
+def run_app(session, title: str, autostart: bool, keymap: dict | None = None,
+            handshakes: int | None = HANDSHAKES_AT_ONCE) -> int:
     from .app import ApsshTui  # Textual is imported only when a screen is wanted
 
-    result = ApsshTui(session, title=title, autostart=autostart, keymap=keymap).run()
+    result = ApsshTui(session, title=title, autostart=autostart, keymap=keymap, handshakes=handshakes).run()
     return 0 if result in (True, None) else 1
 
 
@@ -82,7 +87,7 @@ async def _demo(args) -> int:
             return await run_headless(session)
         from .app import ApsshTui
         app = ApsshTui(session, title="demo: a gateway and 4 nodes (embedded)", autostart=args.start,
-                       keymap=args.keymap)
+                       keymap=args.keymap, handshakes=args.handshakes or None)
         result = await app.run_async()
         return 0 if result in (True, None) else 1
     finally:
@@ -97,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = argv[:argv.index("--")] if "--" in argv else argv
     args = parser().parse_args(argv)
     args.script_args = script_args
+    if args.handshakes < 0:
+        print(f"apssh-tui: --handshakes must be a number of connections, 0 for no limit, got {args.handshakes}",
+              file=sys.stderr)
+        return 2
     _prime_asynciojobs()
     try:
         args.keymap = keymap_of(args) if not args.headless else {}
@@ -123,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError) as exc:
             print(f"apssh-tui: {exc}", file=sys.stderr)
             return 2
-        return run_app(session, f"replay {args.replay}", False, args.keymap)
+        return run_app(session, f"replay {args.replay}", False, args.keymap, args.handshakes or None)
     if not args.scenario:
         print("apssh-tui: give a scenario file (or --demo, or --replay DIR)", file=sys.stderr)
         return 2
@@ -136,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.headless:
         from .core.headless import run_headless
         return asyncio.run(run_headless(session))
-    return run_app(session, str(args.scenario), args.start, args.keymap)
+    return run_app(session, str(args.scenario), args.start, args.keymap, args.handshakes or None)
 
 
 def console_main() -> None:

@@ -2,17 +2,22 @@
 """The app under a connection storm: key-to-screen latency while many hosts connect at once.
 
 Starts private sshd servers on 127.0.1.x (16 addresses per server), builds a scenario of one job
-per host (``sleep``, then a line), opens the app headless (Textual's Pilot), presses ``s``, and for
-the first ``--seconds`` presses ``down`` / ``up`` in the jobs table every 100 ms.  Latency of a key
-is the time from sending it to the end of the next screen refresh that follows it
-(``call_after_refresh``).  It then presses ``a`` and measures how long until every running job
-shows ``aborted`` in the table (abort on screen), and how long until the run has stopped.
+per host (``sleep``, then a line), opens the app headless (Textual's Pilot) with every job on a row
+of its own (``f``; ``--folded`` keeps the one folded row), presses ``s``, and for the first
+``--seconds`` presses ``down`` / ``up`` in the jobs table every 100 ms.  Latency of a key is the
+time from sending it to the end of the screen refresh that follows its action (see KeyClock).
+It then presses ``a`` and measures how long until every running job in view shows ``aborted``
+and the status line says so (abort on screen), and how long until the run has stopped.
 
     .venv/bin/python bench/bench_tui_storm.py [--hosts 100] [--seconds 10]
 
 The sshd servers run with ``nice 19``: on a real testbed their CPU is on other machines, here
 they share the client's cores.  Prints the median and p99 latency, the worst one, the client's
 CPU time, the connecting meter seen on the summary line, and the abort times.
+
+``--profile FILE`` samples the app's process with py-spy (installed in the venv:
+``pip install py-spy``) during the storm window only (after ``s``, for ``--seconds``), as
+collapsed stacks (``--format raw``); ``--top`` prints the functions that took the most of it.
 """
 
 from __future__ import annotations
@@ -32,10 +37,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from asynciojobs import Scheduler  # noqa: E402
 from testbed import SSHD, Testbed  # noqa: E402
+from textual import events  # noqa: E402
 
 from apssh import SshJob, SshNode  # noqa: E402
 from apssh.scenario import Scenario  # noqa: E402
 from apssh_tui.app import ApsshTui  # noqa: E402
+from apssh_tui.core.connections import HANDSHAKES_AT_ONCE  # noqa: E402
 from apssh_tui.core.jobs_bridge import prime_unicode_detection  # noqa: E402
 from apssh_tui.core.session import Session  # noqa: E402
 from apssh_tui.core.states import JobState  # noqa: E402
@@ -85,56 +92,173 @@ def wait_listening(endpoints, timeout: float = 20.0) -> None:
                 time.sleep(0.05)
 
 
-async def measure(session: Session, seconds: float) -> dict:
-    app = ApsshTui(session)
-    loop = asyncio.get_running_loop()
-    latencies, meters = [], []
-    result = {}
-    async def key_latency(key: str) -> float:
-        sent = time.perf_counter()
-        await pilot.press(key)
-        painted = loop.create_future()
-        app.call_after_refresh(lambda: painted.done() or painted.set_result(time.perf_counter()))
-        return await painted - sent
+def start_profile(path: str, seconds: float) -> subprocess.Popen:
+    """py-spy sampling this process for ``seconds`` (100 Hz, GIL holder only, collapsed stacks)."""
+    spy = Path(sys.executable).with_name("py-spy")
+    return subprocess.Popen([str(spy), "record", "--pid", str(os.getpid()), "--duration", str(int(seconds)),
+                             "--rate", "100", "--gil", "--nonblocking", "--format", "raw", "-o", path],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
+
+def top_functions(path: str, count: int = 25) -> list[tuple[float, str]]:
+    """(share of samples, function) where the samples of ``path`` (collapsed stacks) spent
+    their time, inclusive, most first."""
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in Path(path).read_text().splitlines():
+        stack, _, samples = line.rpartition(" ")
+        total += int(samples)
+        names = set()
+        for frame in stack.split(";"):
+            function, _, where = frame.rpartition(" (")
+            names.add(f"{function} ({where.split('/')[-1].split(':')[0]})" if function else frame)
+        for name in names:
+            inclusive[name] = inclusive.get(name, 0) + int(samples)
+    ranked = sorted(inclusive.items(), key=lambda item: -item[1])
+    return [(samples / total, name) for name, samples in ranked[:count]]
+
+
+class LoopIterations:
+    """The CPU time of each event loop iteration (the ready callbacks it runs, one after the
+    other; the wait in select() is not counted): a key waits for at least the iteration under
+    way, whatever the machine's load."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.times: list[float] | None = None
+        run_once = loop._run_once
+
+        def timed_run_once():
+            times = self.times
+            if times is None:
+                return run_once()
+            cpu = time.thread_time()
+            try:
+                return run_once()
+            finally:
+                times.append(time.thread_time() - cpu)
+        loop._run_once = timed_run_once
+
+    def start(self) -> None:
+        self.times = []
+
+    def stop(self) -> list[float]:
+        times, self.times = self.times, None
+        return times
+
+
+class KeyClock:
+    """Times keys from the moment they are sent to the end of the screen refresh that follows
+    the action they trigger.
+
+    Keys go to the app's driver as a terminal would send them: Pilot's ``press`` waits until the
+    whole process is idle (up to a second, twice), which never happens during a storm and would
+    be measured instead of the app.  The cursor actions of the jobs table are wrapped: when one
+    has run, ``call_after_refresh`` fires after the next frame that shows it.
+    """
+
+    def __init__(self, app: ApsshTui):
+        self.app = app
+        self.painted: asyncio.Future | None = None
+        table = app.jobs_table
+        for name in ("action_cursor_down", "action_cursor_up"):
+            setattr(table, name, self._timed(getattr(table, name)))
+
+    def _timed(self, action):
+        def timed_action():
+            action()
+            painted = self.painted
+            if painted is not None:
+                self.app.call_after_refresh(
+                    lambda: painted.done() or painted.set_result((time.perf_counter(), time.process_time())))
+        return timed_action
+
+    def send(self, key: str) -> None:
+        self.app._driver.send_message(events.Key(key, None))
+
+    async def latency(self, key: str, timeout: float = 30.0) -> tuple[float, float]:
+        """(wall time, CPU time of this process) from sending ``key`` to its frame.  The CPU time
+        is the work the process did before the key reached the screen, whatever share of the
+        cores the machine's other work left it."""
+        self.painted = asyncio.get_running_loop().create_future()
+        sent, cpu = time.perf_counter(), time.process_time()
+        self.send(key)
+        painted, painted_cpu = await asyncio.wait_for(self.painted, timeout)
+        return painted - sent, painted_cpu - cpu
+
+
+async def measure(session: Session, seconds: float, profile: str | None = None, folded: bool = False,
+                  handshakes: int | None = HANDSHAKES_AT_ONCE) -> dict:
+    app = ApsshTui(session, handshakes=handshakes)
+    latencies, cpu_latencies, meters, when = [], [], [], []
+    result = {}
+
+    iterations = LoopIterations(asyncio.get_running_loop())
     async with app.run_test(size=(140, 40)) as pilot:
         await pilot.pause(0.2)
+        if not folded:  # the keys move the cursor over every job's row
+            await pilot.press("f")
+            await pilot.pause(0.2)
+        clock = KeyClock(app)
         baseline = []  # the same keys before the run: what the machine's load alone costs
         start = time.perf_counter()
         while time.perf_counter() - start < 3:
-            baseline.append(await key_latency("down" if len(baseline) % 2 == 0 else "up"))
+            baseline.append((await clock.latency("down" if len(baseline) % 2 == 0 else "up"))[0])
             await asyncio.sleep(0.1)
         result["baseline"] = baseline
-        await pilot.press("s")
+        clock.send("s")
+        iterations.start()
+        spy = start_profile(profile, seconds) if profile else None
         start = time.perf_counter()
         cpu_start = time.process_time()
         key = "down"
         while time.perf_counter() - start < seconds:
             sent = time.perf_counter()
-            latencies.append(await key_latency(key))
+            wall, cpu = await clock.latency(key)
+            latencies.append(wall)
+            when.append((wall, sent - start))
+            cpu_latencies.append(cpu)
             key = "up" if key == "down" else "down"
             meter = session.connections.connecting_meter()
             if meter:
                 meters.append(meter)
             await asyncio.sleep(max(0.0, 0.1 - (time.perf_counter() - sent)))
         result["client cpu"] = time.process_time() - cpu_start
+        result["iterations"] = iterations.stop()
         result["window"] = time.perf_counter() - start
         result["connected"] = session.connections.connecting_meter() or "all settled"
         running = [record.key for record in session.model if record.state == JobState.RUNNING]
         result["running at abort"] = len(running)
         sent = time.perf_counter()
-        await pilot.press("a")
-        table = app.jobs_table
-        while running and not all(str(table.get_cell(key, "state")) == "aborted"
-                                   for key in running if key in table._depths):
-            await pilot.pause(0.01)
+        clock.send("a")
+        # what the screen shows: the rows in view (and the status line)
+        in_view = app.jobs_table.rows_in_view()
+        shown = [key for key in running if app.jobs_table._row_of(key) in in_view]
+        while not all(table_state(app, key) == "aborted" for key in shown) or "aborted by user" not in \
+                str(app.summary.render()):
+            await asyncio.sleep(0.005)
         result["abort on screen"] = time.perf_counter() - sent
         while session.runner.running:
-            await pilot.pause(0.05)
+            await asyncio.sleep(0.05)
         result["abort complete"] = time.perf_counter() - sent
+    if spy is not None:
+        spy.wait()
     result["latencies"] = latencies
+    result["cpu latencies"] = cpu_latencies
+    result["slowest"] = sorted(when, reverse=True)[:3]
     result["meters"] = meters
     return result
+
+
+def table_state(app: ApsshTui, key: str) -> str:
+    """The state the jobs table shows for job ``key`` (its folded group's, when folded)."""
+    table = app.jobs_table
+    row = key if key in table._depths else table.group_of[key].key
+    return str(table.get_cell(row, "state"))
+
+
+def percentile(ordered: list[float], share: float) -> float:
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def main() -> None:
@@ -142,6 +266,12 @@ def main() -> None:
     cli.add_argument("--hosts", type=int, default=100)
     cli.add_argument("--seconds", type=float, default=10.0)
     cli.add_argument("--sleep", type=float, default=30.0, help="how long each remote job sleeps")
+    cli.add_argument("--folded", action="store_true",
+                     help="leave the sibling group folded (one row); by default every job has its row")
+    cli.add_argument("--handshakes", type=int, default=HANDSHAKES_AT_ONCE,
+                     help=f"connections set up at once (default {HANDSHAKES_AT_ONCE}, the app's; 0: no limit)")
+    cli.add_argument("--profile", help="collapsed py-spy stacks of the storm window go to this file")
+    cli.add_argument("--top", type=int, default=0, help="with --profile: print this many top functions")
     args = cli.parse_args()
     prime_unicode_detection()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -160,7 +290,8 @@ def main() -> None:
                     jobs[f"probe-{index:03d}"] = SshJob(node, command=f"sleep {args.sleep}; echo done",
                                                         label="probe", scheduler=scheduler, critical=False)
                 session = Session(Scenario(Path("storm.py"), scheduler, jobs=jobs), None)
-                result = asyncio.run(measure(session, args.seconds))
+                result = asyncio.run(measure(session, args.seconds, args.profile, args.folded,
+                                             args.handshakes or None))
             finally:
                 for process in processes:
                     process.terminate()
@@ -168,9 +299,22 @@ def main() -> None:
                     process.wait(timeout=10)
     latencies = sorted(result["latencies"])
     p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+    print(f"handshakes at once: {args.handshakes or 'no limit'}; jobs table "
+          f"{'folded (one row)' if args.folded else 'unfolded (one row per job)'}")
     print(f"{args.hosts} hosts, first {args.seconds:g} s after 's': {len(latencies)} keys, "
           f"key to screen median {statistics.median(latencies) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
           f"max {latencies[-1] * 1000:.0f} ms")
+    print("  slowest keys: " + ", ".join(f"{wall * 1000:.0f} ms sent {at:.1f} s after 's'"
+                                         for wall, at in result["slowest"]))
+    cpu_latencies = sorted(result["cpu latencies"])
+    print(f"  CPU time of the app before each key reached the screen: median "
+          f"{statistics.median(cpu_latencies) * 1000:.0f} ms, p99 "
+          f"{cpu_latencies[min(len(cpu_latencies) - 1, int(0.99 * len(cpu_latencies)))] * 1000:.0f} ms, "
+          f"max {cpu_latencies[-1] * 1000:.0f} ms")
+    iterations = sorted(result["iterations"])
+    print(f"  event loop iterations: {len(iterations)}, CPU time p99 {percentile(iterations, 0.99) * 1000:.0f} ms, "
+          f"p99.9 {percentile(iterations, 0.999) * 1000:.0f} ms, max {iterations[-1] * 1000:.0f} ms; "
+          f"over 50 ms: {sum(t > 0.05 for t in iterations)}")
     baseline = sorted(result["baseline"])
     print(f"before 's' (no connection): {len(baseline)} keys, median {statistics.median(baseline) * 1000:.0f} ms, "
           f"max {baseline[-1] * 1000:.0f} ms")
@@ -182,6 +326,10 @@ def main() -> None:
     print(f"abort with {result['running at abort']} jobs running: on screen in "
           f"{result['abort on screen'] * 1000:.0f} ms, run stopped in {result['abort complete']:.2f} s")
     print(f"load average at the end (2-core machine shared with other work): {os.getloadavg()[0]:.1f}")
+    if args.profile and args.top:
+        print(f"top functions of the storm window (inclusive share of samples holding the GIL, {args.profile}):")
+        for share, name in top_functions(args.profile, args.top):
+            print(f"  {share * 100:5.1f} %  {name}")
 
 
 if __name__ == "__main__":

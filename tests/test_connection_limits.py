@@ -12,7 +12,7 @@ from asynciojobs import Scheduler
 from helpers import RecordingFormatter, connection_keys, make_node, no_new_connections
 from testbed import wait_for
 
-from apssh import Pull, Push, SshJob
+from apssh import Pull, Push, SshJob, limit_handshakes
 
 
 def test_fifty_jobs_at_once_on_one_node_with_push_and_pull(testbed, tmp_path):
@@ -107,3 +107,57 @@ def make_node_for(testbed, host, **kwds):
 
     kwds.setdefault("known_hosts", testbed.base / "known_hosts_extra")
     return SshNode(host.address, port=host.port, username=testbed.user, **kwds)
+
+
+class InFlight(RecordingFormatter):
+    """Counts the handshakes under way (``connecting`` said, neither made nor failed yet) across
+    every node that shares it, and the most seen at once."""
+
+    def __init__(self):
+        super().__init__()
+        self.now = 0
+        self.most = 0
+
+    def connecting(self, hostname, username, via):
+        self.now += 1
+        self.most = max(self.most, self.now)
+
+    def connection_made(self, hostname, username, direct):
+        self.now -= 1
+
+    def connection_failed(self, hostname, username, reason):
+        self.now -= 1
+
+
+def test_limit_handshakes_bounds_the_connections_set_up_at_once(testbed, arun):
+    """With limit_handshakes(2), seven nodes connected at once never have more than two handshakes
+    under way, and all of them connect."""
+    names = [host.name for host in testbed.nodes + testbed.gateways]
+    formatter = InFlight()
+    nodes = [make_node(testbed, name, formatter=formatter, known_hosts=testbed.all_known_hosts) for name in names]
+
+    async def main():
+        limit_handshakes(2)
+        try:
+            await asyncio.gather(*(node.connect_lazy() for node in nodes))
+            return [node.is_connected() for node in nodes]
+        finally:
+            limit_handshakes(None)
+            await asyncio.gather(*(node.close() for node in nodes))
+
+    connected = arun(main())
+
+    assert len(nodes) >= 5 and connected == [True] * len(nodes)
+    assert formatter.most == 2 and formatter.now == 0
+
+
+def test_limit_handshakes_says_what_a_limit_is():
+    """A limit that is not a positive number of connections is refused, naming the value."""
+    for wrong in (0, -3, 2.5, "16"):
+        try:
+            limit_handshakes(wrong)
+        except ValueError as exc:
+            assert repr(wrong) in str(exc)
+        else:
+            raise AssertionError(f"limit_handshakes({wrong!r}) was accepted")
+    limit_handshakes(None)

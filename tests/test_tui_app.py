@@ -502,7 +502,7 @@ async def freeze_times(pilot) -> None:
     app = pilot.app
     for record in app.session.model:
         record.started, record.ended = 1000.0, 1000.5
-        app.jobs_table.mark_dirty(record.key)
+        app.session.model.changed(record)  # as a state change tells the screens
     await pilot.pause(0.25)
 
 

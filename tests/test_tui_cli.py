@@ -64,6 +64,13 @@ def test_malformed_definition_exits_2(capsys):
     assert "-D 'user': expected name=value" in capsys.readouterr().err
 
 
+def test_negative_handshakes_exits_2_and_says_what_is_expected(capsys):
+    """apssh-tui --handshakes -1 exits 2 before any screen, saying what the option takes."""
+    assert main([str(TUI_SCENARIO), "--handshakes", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert "--handshakes" in err and "0 for no limit" in err and "-1" in err
+
+
 def test_no_scenario_exits_2(capsys):
     """No scenario, no --demo, no --replay: exit 2 and a message saying what to give."""
     assert main([]) == 2

@@ -257,7 +257,7 @@ def test_80x24_keeps_the_table_columns_and_the_main_keys(testbed, arun, tmp_path
         await until(lambda: footer_keys(), pilot=pilot)  # the footer lays out its keys after the first frame
         seen["details shown"] = app.details.display
         table = app.jobs_table
-        seen["columns"] = [(str(column.label), column.get_render_width(table)) for column in table.ordered_columns]
+        seen["columns"] = table.column_widths()
         seen["table width"] = table.size.width
         seen["footer keys"] = footer_keys()
 

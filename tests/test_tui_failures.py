@@ -12,6 +12,7 @@ from tui_support import drive, node, session_of, until
 from apssh.sshjob import SshJob
 from apssh_tui.app import ApsshTui
 from apssh_tui.core.states import JobState
+from apssh_tui.widgets.jobs import CELL_PADDING
 
 AbstractJob._detect_support_for_unicode()  # before any app: Textual's stdout has no encoding
 
@@ -156,7 +157,12 @@ def test_folded_row_shows_its_counts_in_full(testbed, arun):
         seen["before"] = str(table.get_cell("group:probe-0", "label"))
         await run_to_end(pilot)
         seen["after"] = str(table.get_cell("group:probe-0", "label"))
-        seen["width"] = table.columns["label"].get_render_width(table) - 2 * table.cell_padding
+
+        def label_width() -> int:
+            return dict(table.column_widths())["label"] - 2 * CELL_PADDING
+        # the column widens when the row is drawn again
+        await until(lambda: label_width() >= len(seen["after"]), pilot=pilot)
+        seen["width"] = label_width()
 
     drive(arun, app, body)
 

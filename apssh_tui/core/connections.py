@@ -17,6 +17,13 @@ from apssh.topology import ssh_nodes
 
 from .natural import natural_key
 
+#: SSH connections the app sets up at once (apssh.limit_handshakes), ``apssh-tui --handshakes``:
+#: the handshakes run on the screen's event loop, and every ready callback of the handshakes under
+#: way runs before the next key; with 4, a key reaches the screen in under 100 ms (p99) while
+#: 250 hosts connect on a 2-core machine (bench/RESULTS.md), at the cost of a slower connection
+#: phase when each handshake waits long on the network
+HANDSHAKES_AT_ONCE = 4
+
 
 class ConnectionState(str, Enum):
     NOT_CONNECTED = "not connected"

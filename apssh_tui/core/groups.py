@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 
 from apssh.targets import fold
 
@@ -46,14 +47,19 @@ class SiblingGroup:
         return ", ".join(f"{count} {state.value}" for state, count in sorted(
             counts.items(), key=lambda item: _PRECEDENCE.index(item[0])))
 
-    @property
+    @cached_property
     def nodes(self) -> str:
-        """The members' nodes folded as a node set: ``root@node[1-4]``."""
+        """The members' nodes folded as a node set: ``root@node[1-4]`` (members never change)."""
         return fold(member.node for member in self.members)
 
     @property
     def keys(self) -> list[str]:
         return [member.key for member in self.members]
+
+    @cached_property
+    def member_keys(self) -> frozenset[str]:
+        """The members' keys, to test membership."""
+        return frozenset(member.key for member in self.members)
 
     @property
     def duration(self) -> float | None:

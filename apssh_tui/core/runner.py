@@ -290,11 +290,15 @@ class Runner:
         return restore
 
     # -- aborting
-    def abort(self) -> bool:
+    def abort(self, *, stop_now: bool = True) -> bool:
         """Stop everything: remote commands are killed, connections closed, output kept.
 
-        The running jobs are cancelled first and their remote commands stopped; only then is
-        the run itself cancelled, so that no cleanup is cut short.
+        The running jobs are marked aborted at once (the screen can show it before anything
+        is stopped); then, unless ``stop_now`` is false, they are cancelled and their remote
+        commands stopped, and only then is the run itself cancelled, so that no cleanup is cut
+        short.  With ``stop_now=False`` the caller calls :meth:`stop_aborted` itself (the app
+        does once the aborted rows are on screen: cancelling hundreds of jobs is work for the
+        event loop).  Returns False when nothing is running.
         """
         if not self.running:
             return False
@@ -304,11 +308,19 @@ class Runner:
         for record in self.model:  # on screen at once; the remote commands are stopped in the background
             if record.state == JobState.RUNNING:
                 self.model.set_state(record, JobState.ABORTED, ended=now, error="aborted by user")
+        if stop_now:
+            self.stop_aborted()
+        return True
+
+    def stop_aborted(self) -> None:
+        """Cancel the jobs still running after :meth:`abort` (remote commands killed), then the
+        run; does nothing when there is no aborted run to stop (or it is being stopped)."""
+        if not self._aborting or self._abort_task is not None or not self.running:
+            return
         running = list(self._inner.values())
         for task in running:
             task.cancel()
         self._abort_task = asyncio.ensure_future(self._cancel_run_after(running))
-        return True
 
     async def _cancel_run_after(self, running: list[asyncio.Task]) -> None:
         await asyncio.gather(*running, return_exceptions=True)

@@ -31,9 +31,16 @@ def job_state_text(state: JobState) -> Text:
     return Text(state.value, style=JOB_STYLES[state])
 
 
-def duration_text(seconds: float | None) -> str:
+#: the durations of running jobs advance on screen every this many refreshes (ticks of 0.1 s)
+DURATION_TICKS = 10
+
+
+def duration_text(seconds: float | None, running: bool = False) -> str:
+    """``12.3s``, ``2m05s``; while running (the screen updates it once a second) ``12s``."""
     if seconds is None:
         return ""
+    if seconds < 60 and running:
+        return f"{int(seconds)}s"
     if seconds < 60:
         return f"{seconds:.1f}s"
     minutes, secs = divmod(int(seconds), 60)

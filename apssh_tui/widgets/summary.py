@@ -13,6 +13,7 @@ class RunSummary(Static):
         self.model = model
         self.connections = connections  # a ConnectionModel: its meter shows while connections open
         self.status = "ready: press s to start"
+        self._shown = ""
 
     def set_status(self, status: str) -> None:
         self.status = status
@@ -20,4 +21,7 @@ class RunSummary(Static):
 
     def refresh_summary(self) -> None:
         meter = self.connections.connecting_meter() if self.connections is not None else ""
-        self.update(f"{self.model.summary()}{'  -  ' + meter if meter else ''}  -  {self.status}")
+        line = f"{self.model.summary()}{'  -  ' + meter if meter else ''}  -  {self.status}"
+        if line != self._shown:  # one line, always: redrawn only when it changed, never laid out again
+            self._shown = line
+            self.update(line, layout=False)
