@@ -12,7 +12,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
 from textual.containers import Horizontal
-from textual.widgets import Footer, Header, Log, TabbedContent, TabPane
+from textual.widgets import Header, Log, TabbedContent, TabPane
 
 from apssh._hops import limit_handshakes
 
@@ -26,6 +26,7 @@ from .core.states import PROBLEM_STATES
 from .widgets.confirm import ConfirmScreen
 from .widgets.details import JobDetails
 from .widgets.failures import FailuresTable
+from .widgets.footer import KeysFooter
 from .widgets.graph import GraphView
 from .widgets.help import HelpScreen
 from .widgets.jobs import JobsTable
@@ -141,7 +142,7 @@ class ApsshTui(App):
                 yield FailuresTable(self.session, id="failures-table")
         # short descriptions and no palette hint (ctrl+p, and the header's icon): on 80 columns
         # the footer still shows s a r n o q
-        yield Footer(show_command_palette=False)
+        yield KeysFooter(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.jobs_table = self.query_one(JobsTable)

@@ -147,3 +147,39 @@ def test_keys_and_abort_act_while_connections_are_still_opening(testbed, arun):
     assert len(rows) == 20 and all(text is not None and text.split()[0] == "aborted" for text in rows.values())
     assert "aborted by user" in seen["status when stopping"]
     assert seen["after"].endswith("run: aborted by user")
+
+
+def test_starting_a_run_dims_the_footer_keys_without_rebuilding_the_footer(testbed, arun, tmp_path):
+    """'s' dims start in the footer and enables abort on the same key widgets (no rebuild, no new
+    layout while connections open); the end of the run enables start again."""
+    from textual.widgets._footer import FooterKey
+
+    hold = tmp_path / "hold"  # the probes wait for it: the run stays on while the footer is read
+    app = ApsshTui(tui_session(testbed, tmp_path, hold=hold))
+    seen = {}
+
+    def footer_keys() -> dict[str, FooterKey]:
+        return {key.action: key for key in app.query(FooterKey)}
+
+    def dimmed(action: str) -> bool:
+        return footer_keys()[action].has_class("-disabled")
+
+    async def body(pilot):
+        assert await until(lambda: {"start", "abort"} <= set(footer_keys()), pilot=pilot)
+        before = footer_keys()
+        seen["idle"] = (dimmed("start"), dimmed("abort"))
+        await pilot.press("s")
+        assert await until(lambda: dimmed("abort") is False, pilot=pilot)
+        seen["running"] = (dimmed("start"), dimmed("abort"))
+        seen["same widgets"] = all(footer_keys()[action] is widget for action, widget in before.items())
+        hold.touch()
+        assert await until(lambda: not app.session.runner.running and not dimmed("start"), timeout=60,
+                           pilot=pilot)
+        seen["after"] = (dimmed("start"), dimmed("abort"))
+
+    drive(arun, app, body)
+
+    assert seen["idle"] == (False, True)
+    assert seen["running"] == (True, False)
+    assert seen["same widgets"]
+    assert seen["after"] == (False, True)

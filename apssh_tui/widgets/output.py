@@ -82,7 +82,7 @@ class OutputPane(Vertical):
 
     def poll(self) -> None:
         """Bring the view up to date (called on the app's timer)."""
-        if self.view is None:
+        if self.view is None or not self.query("#output-log"):  # none: the app is being taken down
             return
         added = self.view.update()
         if added < 0:
