@@ -117,6 +117,7 @@ class ApsshTui(App):
         self.autostart = autostart
         self.sub_title = title or ""
         self.last_result: bool | None = None
+        self.ticks = 0  # screen updates done (tests and benches wait on it, not on time)
         self._last_save = 0.0
 
     # -- layout
@@ -184,6 +185,7 @@ class ApsshTui(App):
             # the record stays current while jobs run: a crash or a kill loses at most this much
             self._last_save = now
             self.session.save()
+        self.ticks += 1
 
     def key_of(self, binding_id: str) -> str:
         """The key bound to ``binding_id`` now (the user's keymap wins), as shown in hints."""

@@ -13,9 +13,9 @@ from collections import defaultdict
 from pathlib import Path
 
 SECTION = "## Fan-out at scale (issue 10)"
-SHARED_NOTE = ("The machine is shared with 5 other helpers running their test suites at the same time: "
-               "absolute figures are noisy; compare tools within one run (alternated, medians), "
-               "not across runs.")
+SHARED_NOTE = ("The load column is the load average during each row's runs: the sshd logins of the "
+               "run itself raise it, other work on the machine too; absolute figures are noisy, "
+               "compare tools within one run (alternated, medians), not across runs.")
 
 
 def _median(values):

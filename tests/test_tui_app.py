@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 from pathlib import Path
 
 from asynciojobs import AbstractJob, Scheduler
 from testbed import wait_for
 from textual.widgets import TabbedContent
-from tui_support import drive, node, session_of, tui_session, until
+from tui_support import drive, node, remove_service_leftovers, session_of, ticked, tui_session, until
 
 from apssh.service import Service
 from apssh.sshjob import SshJob
@@ -39,7 +38,7 @@ async def run_finished(pilot) -> bool:
     app = pilot.app
     done = await until(lambda: not app.session.runner.running
                        and all(worker.is_finished for worker in app.workers), pilot=pilot)
-    await pilot.pause(0.25)  # a tick or two: the table catches up
+    await ticked(pilot, 3)  # a tick or two: the table catches up
     return done
 
 
@@ -212,7 +211,7 @@ def test_next_failed_key_selects_the_failed_job(testbed, arun, tmp_path):
         assert await press_and_finish(pilot, "s")
         assert app.selected() == "probe-node1"
         await pilot.press("n")
-        await pilot.pause(0.15)
+        await ticked(pilot)
         seen["tab"] = app.query_one(TabbedContent).active
 
     drive(arun, app, body)
@@ -231,7 +230,7 @@ def test_output_key_shows_the_selected_job_output(testbed, arun, tmp_path):
     async def body(pilot):
         assert await press_and_finish(pilot, "s")
         await pilot.press("down", "down", "o")
-        await pilot.pause(0.15)
+        await ticked(pilot)
         seen["tab"], seen["lines"] = app.query_one(TabbedContent).active, log_lines(app)
 
     drive(arun, app, body)
@@ -248,7 +247,7 @@ def test_gathered_key_groups_identical_outputs(testbed, arun, tmp_path):
     async def body(pilot):
         assert await press_and_finish(pilot, "s")
         await pilot.press("g")
-        await pilot.pause(0.15)
+        await ticked(pilot)
         seen["lines"] = log_lines(app)
 
     drive(arun, app, body)
@@ -267,9 +266,9 @@ def test_search_filters_the_gathered_output(testbed, arun, tmp_path):
     async def body(pilot):
         assert await press_and_finish(pilot, "s")
         await pilot.press("g")
-        await pilot.pause(0.15)
+        await ticked(pilot)
         await pilot.press("slash", *"kernel", "enter")
-        await pilot.pause(0.15)
+        await ticked(pilot)
         seen["lines"] = log_lines(app)
 
     drive(arun, app, body)
@@ -287,13 +286,13 @@ def test_search_filters_the_output(testbed, arun, tmp_path):
     async def body(pilot):
         assert await press_and_finish(pilot, "s")
         await pilot.press("i")
-        await pilot.pause(0.15)
+        await ticked(pilot)
         lines["all"] = log_lines(app)
         await pilot.press("slash", *"ODD", "enter")
-        await pilot.pause(0.15)
+        await ticked(pilot)
         lines["odd"] = log_lines(app)
         await pilot.press("slash", *["backspace"] * 3, "enter")
-        await pilot.pause(0.15)
+        await ticked(pilot)
         lines["cleared"] = log_lines(app)
 
     drive(arun, app, body)
@@ -357,7 +356,7 @@ def test_services_pane_starts_shows_status_and_stops_a_service(testbed, arun):
         seen["started"] = [p.pid for p in testbed.remote_processes("sleep 53.3")]
         await pilot.press("t")
         assert await until(lambda: last_action() == "status: exit 0", pilot=pilot)
-        await pilot.pause(0.15)
+        await ticked(pilot)
         seen["status"] = log_lines(app)
         seen["service log"] = list(app.query_one("#service-log").lines)
         await pilot.press("d")
@@ -366,11 +365,7 @@ def test_services_pane_starts_shows_status_and_stops_a_service(testbed, arun):
     try:
         drive(arun, app, body)
     finally:
-        for process in testbed.remote_processes("sleep 53.3"):
-            process.kill()
-        remote_home = Path(pwd.getpwnam(testbed.user).pw_dir)
-        for leftover in (remote_home / ".apssh-remote" / "services").glob("apssh-tui-test.*"):
-            leftover.unlink()
+        remove_service_leftovers(testbed, "sleep 53.3", "apssh-tui-test")
 
     assert list(session.services) == [key]
     assert seen["started"]
@@ -387,11 +382,11 @@ def test_help_screen_lists_every_binding_with_its_id(testbed, arun, tmp_path):
 
     async def body(pilot):
         await pilot.press("f1")
-        await pilot.pause(0.1)
+        await ticked(pilot)
         seen["screen"] = app.screen
         seen["text"] = app.screen.bindings_text
         await pilot.press("escape")
-        await pilot.pause(0.1)
+        await ticked(pilot)
         seen["after"] = app.screen
 
     drive(arun, app, body)
@@ -415,13 +410,13 @@ def test_quit_while_running_asks_first(testbed, arun):
         await pilot.press("s")
         assert await until(lambda: bool(testbed.remote_processes("sleep 54.4")), pilot=pilot)
         await pilot.press("q")
-        await pilot.pause(0.1)
+        await ticked(pilot)
         seen["asked"] = isinstance(app.screen, ConfirmScreen)
         await pilot.press("n")
-        await pilot.pause(0.1)
+        await ticked(pilot)
         seen["still running"] = app.session.runner.running and not isinstance(app.screen, ConfirmScreen)
         await pilot.press("q")
-        await pilot.pause(0.1)
+        await ticked(pilot)
         await pilot.press("y")
         await until(lambda: not app.is_running, pilot=pilot)
 
@@ -440,13 +435,13 @@ def test_replay_shows_recorded_states_and_disables_run_actions(testbed, arun, tm
     seen = {}
 
     async def body(pilot):
-        await pilot.pause(0.15)
+        await ticked(pilot)
         seen["states"] = table_states(app)
         await pilot.press("s", "r", "R")
-        await pilot.pause(0.15)
+        await ticked(pilot)
         seen["after keys"] = table_states(app)
         await pilot.press("down", "down", "o")
-        await pilot.pause(0.15)
+        await ticked(pilot)
         seen["lines"] = log_lines(app)
 
     drive(arun, app, body)
@@ -466,7 +461,7 @@ def test_replay_gathered_view_groups_recorded_outputs(testbed, arun, tmp_path):
 
     async def body(pilot):
         await pilot.press("g")
-        await pilot.pause(0.15)
+        await ticked(pilot)
         seen["lines"] = log_lines(app)
 
     drive(arun, app, body)
@@ -503,7 +498,7 @@ async def freeze_times(pilot) -> None:
     for record in app.session.model:
         record.started, record.ended = 1000.0, 1000.5
         app.session.model.changed(record)  # as a state change tells the screens
-    await pilot.pause(0.25)
+    await ticked(pilot, 3)
 
 
 def test_snapshot_failed_job_selected(testbed, arun, tmp_path):
@@ -531,7 +526,7 @@ def test_snapshot_gathered_output(testbed, arun, tmp_path):
         assert await press_and_finish(pilot, "s")
         await freeze_times(pilot)
         await pilot.press("g")
-        await pilot.pause(0.25)
+        await ticked(pilot, 3)
         shots.append(app.export_screenshot())
 
     drive(arun, app, body, size=SNAPSHOT_SIZE)
@@ -594,7 +589,7 @@ def test_snapshot_replay_of_every_state(arun, tmp_path, monkeypatch):
 
     async def body(pilot):
         await pilot.press("down", "down", "down", "down")
-        await pilot.pause(0.25)
+        await ticked(pilot, 3)
         shots.append(app.export_screenshot())
 
     drive(arun, app, body, size=SNAPSHOT_SIZE)
@@ -633,7 +628,7 @@ def test_details_show_what_the_selected_job_needs_and_what_needs_it(arun, tmp_pa
 
     async def body(pilot):
         await pilot.press("down", "down")
-        await pilot.pause(0.15)
+        await ticked(pilot)
         seen["details"] = str(app.details.render())
 
     drive(arun, app, body)
@@ -657,9 +652,9 @@ def test_command_palette_reaches_the_actions(testbed, arun, tmp_path):
 
     async def body(pilot):
         await pilot.press("ctrl+p")
-        await pilot.pause(0.1)
+        await ticked(pilot)
         await pilot.press(*"start")
-        await pilot.pause(0.3)
+        await ticked(pilot, 3)
         await pilot.press("enter")
         assert await until(lambda: app.last_result is not None, pilot=pilot)
 
@@ -677,7 +672,7 @@ def test_save_output_key_writes_the_output_to_a_file(testbed, arun, tmp_path):
     async def body(pilot):
         assert await press_and_finish(pilot, "s")
         await pilot.press("w")
-        await pilot.pause(0.1)
+        await ticked(pilot)
 
     drive(arun, app, body)
 
@@ -696,7 +691,7 @@ def test_export_graph_key_writes_dot_svg_and_png(testbed, arun, tmp_path):
         assert await press_and_finish(pilot, "s")
         await pilot.press("e")
         assert await until(lambda: graph.with_suffix(".png").is_file(), pilot=pilot)
-        await pilot.pause(0.2)
+        await ticked(pilot)
 
     drive(arun, app, body)
 

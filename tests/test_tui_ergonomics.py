@@ -5,7 +5,6 @@ replay keys, Python scenario job names, an 80x24 terminal."""
 from __future__ import annotations
 
 import json
-import pwd
 import socket
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from asynciojobs import AbstractJob, Scheduler
 from test_tui_app import FIXED_RUN, drive, tui_session
 from test_tui_output import start_and_finish
 from textual.widgets import Input
-from tui_support import node, session_of, until
+from tui_support import node, remove_service_leftovers, session_of, ticked, until
 
 from apssh.scenario import load_scenario
 from apssh.sshjob import SshJob
@@ -74,7 +73,7 @@ def test_escape_leaves_the_search_field(testbed, arun, tmp_path):
         await pilot.press("slash", *"abc")
         seen["open"] = isinstance(app.focused, Input)
         await pilot.press("escape")
-        await pilot.pause(0.05)
+        await ticked(pilot)
         seen["closed"] = not app.query_one("#output-search").has_class("visible")
         seen["focus"] = app.focused is app.output.log_widget
 
@@ -92,9 +91,9 @@ def test_command_palette_reaches_fold_and_service_actions(testbed, arun, tmp_pat
         seen["actions"] = {binding.description for _, binding in app.palette_actions()}
         seen["before"] = set(app.jobs_table.folded_groups)
         await pilot.press("ctrl+p")
-        await pilot.pause(0.1)
+        await ticked(pilot)
         await pilot.press(*"fold siblings")
-        await pilot.pause(0.3)
+        await ticked(pilot, 3)
         await pilot.press("enter")
         assert await until(lambda: app.jobs_table.folded_groups != seen["before"], pilot=pilot)
         seen["rows"] = [str(app.jobs_table.get_cell(key, "job")) for key in ("group:probe-node1",)]
@@ -111,7 +110,7 @@ def test_status_hints_follow_the_keymap(testbed, arun, tmp_path):
     seen = {}
 
     async def body(pilot):
-        await pilot.pause(0.05)
+        await ticked(pilot)
         seen["ready"] = app.summary.status
         assert await start_and_finish(pilot, "ctrl+s")
         seen["after"] = app.summary.status
@@ -148,10 +147,10 @@ def test_details_follow_unfolding(testbed, arun):
     seen = {}
 
     async def body(pilot):
-        await pilot.pause(0.1)
+        await ticked(pilot)
         seen["folded"] = str(app.details.render()).splitlines()[0]
         await pilot.press("space")
-        await pilot.pause(0.15)
+        await ticked(pilot)
         seen["unfolded"] = str(app.details.render()).splitlines()[0]
 
     drive(arun, app, body)
@@ -177,7 +176,7 @@ def test_topology_leaves_nothing_connecting_after_an_abort(testbed, arun):
             assert await until(lambda: connection.state == ConnectionState.CONNECTING, pilot=pilot)
             await pilot.press("a")
             assert await until(lambda: not app.session.runner.running, pilot=pilot)
-            await pilot.pause(0.2)
+            await ticked(pilot)
             seen["state"] = connection.state
             seen["label"] = str(app.topology.root.children[0].label)
 
@@ -193,7 +192,7 @@ def test_replay_hides_what_it_cannot_do(arun, tmp_path):
     seen = {}
 
     async def body(pilot):
-        await pilot.pause(0.1)
+        await ticked(pilot)
         seen["footer"] = {binding.action for (_, binding, enabled, _) in app.active_bindings.values()
                           if enabled and binding.show}
         seen["palette"] = {binding.action for _, binding in app.palette_actions()}
@@ -320,11 +319,7 @@ def test_service_log_follows_its_newest_line(testbed, arun, tmp_path):
     try:
         drive(arun, app, body)
     finally:
-        for process in testbed.remote_processes("sleep 53.4"):
-            process.kill()
-        remote_home = Path(pwd.getpwnam(testbed.user).pw_dir)
-        for leftover in (remote_home / ".apssh-remote" / "services").glob("apssh-tui-follow.*"):
-            leftover.unlink()
+        remove_service_leftovers(testbed, "sleep 53.4", "apssh-tui-follow")
 
     assert seen["journal"][-1].endswith("tick 400")
     assert "active, process group" in seen["status"][-1]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from asynciojobs import AbstractJob, Scheduler
 from helpers import free_port
-from tui_support import drive, node, session_of, until
+from tui_support import drive, node, session_of, ticked, until
 
 from apssh.sshjob import SshJob
 from apssh_tui.app import ApsshTui
@@ -24,7 +24,7 @@ async def run_to_end(pilot) -> None:
     app = pilot.app
     await pilot.press("s")
     assert await until(lambda: app.last_result is not None and not app.session.runner.running, pilot=pilot)
-    await pilot.pause(0.25)
+    await ticked(pilot, 3)
 
 
 def probe_session(testbed):
@@ -52,7 +52,7 @@ def test_failures_view_gathers_hosts_by_cause(testbed, arun):
         seen["states"] = [group.state for group in app.failures.failure_groups]
         seen["focused"] = app.focused is app.failures
         await pilot.press("enter")
-        await pilot.pause(0.1)
+        await ticked(pilot)
         seen["tab"] = app.query_one("#tabs").active
         seen["selected"] = app.jobs_table.selected_keys()
 
@@ -74,7 +74,7 @@ def test_details_show_the_stderr_line_next_to_the_exit_code(testbed, arun):
     async def body(pilot):
         await run_to_end(pilot)
         app.jobs_table.select("probe-node4")
-        await pilot.pause(0.2)
+        await ticked(pilot)
         seen["details"] = str(app.details.render())
 
     drive(arun, app, body)
@@ -119,7 +119,7 @@ def test_status_line_says_aborted_by_user_and_counts_aborted_apart(testbed, arun
         await pilot.press("a")
         seen["at once"] = (app.session.model["setup"].state, str(app.summary.render()))
         assert await until(lambda: app.last_result is not None and not app.session.runner.running, pilot=pilot)
-        await pilot.pause(0.2)
+        await ticked(pilot)
         seen["summary"] = str(app.summary.render())
 
     drive(arun, app, body)
@@ -195,7 +195,7 @@ def test_summary_shows_the_connecting_meter_while_connections_open(testbed, arun
             # stopping the remote command and the pending connection takes a while: the screen does not wait
             assert await until(lambda: app.last_result is not None and not app.session.runner.running, pilot=pilot,
                                timeout=70)
-            await pilot.pause(0.2)
+            await ticked(pilot)
             seen["after"] = str(app.summary.render())
 
         drive(arun, app, body)
@@ -230,7 +230,7 @@ def test_a_non_critical_job_whose_connection_dies_is_unreachable_with_its_cause(
         assert await until(lambda: app.last_result is not None and not app.session.runner.running, timeout=60,
                            pilot=pilot)
         app.jobs_table.select("long")
-        await pilot.pause(0.25)
+        await ticked(pilot, 3)
         seen["state"] = str(app.jobs_table.get_cell("long", "state"))
         seen["details"] = str(app.details.render())
         await pilot.press("6")

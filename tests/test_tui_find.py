@@ -6,7 +6,7 @@ from __future__ import annotations
 from asynciojobs import AbstractJob, Scheduler
 from test_tui_app import drive, light_session
 from test_tui_output import start_and_finish
-from tui_support import node, session_of
+from tui_support import node, session_of, ticked
 
 from apssh.sshjob import SshJob
 from apssh_tui.app import ApsshTui
@@ -26,7 +26,7 @@ def test_jobs_filter_by_state_node_set_and_text(testbed, arun, tmp_path):
 
     async def apply(pilot, query):
         await pilot.press("ctrl+f", *["backspace"] * 40, *query, "enter")
-        await pilot.pause(0.1)
+        await ticked(pilot)
         return rows(app)
 
     async def body(pilot):
@@ -63,10 +63,10 @@ def test_go_to_host_selects_its_first_job(testbed, arun, tmp_path):
     async def body(pilot):
         await pilot.press("ctrl+f", *"probe-node1", "enter")
         await pilot.press("ctrl+g", *"127.0.0.13", "enter")
-        await pilot.pause(0.1)
+        await ticked(pilot)
         seen["selected"] = app.selected()
         await pilot.press("ctrl+g", *"127.0.0.12", "enter")
-        await pilot.pause(0.1)
+        await ticked(pilot)
         seen["second"] = app.selected()
 
     drive(arun, app, body)
@@ -85,7 +85,7 @@ def test_find_highlights_matches_and_moves_between_them(testbed, arun):
     async def body(pilot):
         assert await start_and_finish(pilot)
         await pilot.press("o", "question_mark", *"error", "enter")
-        await pilot.pause(0.1)
+        await ticked(pilot)
         log = app.output.log_widget
         seen["count"] = len(log.lines)
         await pilot.press("home", "f3")
@@ -96,7 +96,7 @@ def test_find_highlights_matches_and_moves_between_them(testbed, arun):
         await pilot.press("shift+f3")
         seen["back"] = log.lines[log.current_match]
         await pilot.press("slash", *"/^line [0-9]5$/", "enter")
-        await pilot.pause(0.1)
+        await ticked(pilot)
         seen["regex"] = list(log.lines)
 
     drive(arun, app, body)

@@ -7,7 +7,7 @@ on three nodes behind a gateway, a non-critical 'check' that fails, a 'report' a
 from __future__ import annotations
 
 from asynciojobs import AbstractJob, Scheduler
-from tui_support import SIZE, drive, node, session_of, tui_session, until
+from tui_support import SIZE, drive, node, session_of, ticked, tui_session, until
 
 from apssh.sshjob import SshJob
 from apssh_tui.app import ApsshTui
@@ -20,14 +20,14 @@ async def open_graph(pilot) -> None:
     """Press 5 and wait for the first layout."""
     await pilot.press("5")
     assert await until(lambda: pilot.app.graph.ready, pilot=pilot)
-    await pilot.pause(0.05)
+    await ticked(pilot)
 
 
 async def finish(pilot) -> None:
     app = pilot.app
     await pilot.press("s")
     assert await until(lambda: app.last_result is not None and not app.session.runner.running, pilot=pilot)
-    await pilot.pause(0.25)
+    await ticked(pilot, 3)
 
 
 def box_style(graph, key: str) -> str:
@@ -148,7 +148,7 @@ def test_graph_draws_a_nested_scheduler_as_a_frame_that_folds(testbed, arun):
         seen["inside"] = frame.contains(inside.row, inside.col) and frame.contains(inside.bottom, inside.right)
         seen["title"] = graph.screen_text()[frame.row]
         app.jobs_table.select("setup")
-        await pilot.pause(0.05)
+        await ticked(pilot)
         seen["selected"] = graph.selected
         await pilot.press("5", "space")
         assert await until(lambda: "setup" in graph.graph_layout.boxes, pilot=pilot)
@@ -252,7 +252,7 @@ def test_export_graph_in_a_replay_labels_jobs_by_id_with_state_colours(testbed, 
     async def body(pilot):
         await pilot.press("e")
         assert await until(lambda: graph.with_suffix(".png").is_file(), pilot=pilot)
-        await pilot.pause(0.2)
+        await ticked(pilot)
 
     drive(arun, app, body)
 
@@ -306,7 +306,7 @@ def test_snapshot_graph_view(testbed, arun, tmp_path):
         await freeze_times(pilot)
         app.jobs_table.select("check")
         await open_graph(pilot)
-        await pilot.pause(0.25)
+        await ticked(pilot, 3)
         shots.append(app.export_screenshot())
 
     drive(arun, app, body, size=SNAPSHOT_SIZE)
@@ -322,9 +322,9 @@ def test_command_palette_opens_the_graph_and_the_failures(testbed, arun, tmp_pat
     async def body(pilot):
         for name in ("graph", "failures"):
             await pilot.press("ctrl+p")
-            await pilot.pause(0.1)
+            await ticked(pilot)
             await pilot.press(*name)
-            await pilot.pause(0.3)
+            await ticked(pilot, 3)
             await pilot.press("enter")
             assert await until(lambda name=name: app.query_one("#tabs").active == name, pilot=pilot)
             seen.append(app.query_one("#tabs").active)

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from asynciojobs import AbstractJob, Scheduler
-from tui_support import drive, node, session_of, until
+from tui_support import drive, node, session_of, ticked, until
 
 from apssh.sshjob import SshJob
 from apssh_tui.app import ApsshTui
@@ -65,7 +65,7 @@ def test_large_sibling_group_starts_folded_and_unfolds(arun, tmp_path):
         seen["rows"] = [item.key for item, _ in table.row_items()]
         seen["cells"] = [str(table.get_cell("group:probe-fit01", column)) for column in ("state", "job", "node")]
         seen["selected"] = table.selected_keys()
-        await pilot.pause(0.15)
+        await ticked(pilot)
         seen["details"] = str(app.details.render())
         await pilot.press("space")
         seen["unfolded"] = [item.key for item, _ in table.row_items()]
@@ -113,7 +113,7 @@ def test_rerun_on_a_group_row_reruns_every_member(testbed, arun, tmp_path):
         await pilot.press("J")
         assert await until(lambda: app.session.model["echo-7"].attempts == 2
                            and not app.session.runner.running, pilot=pilot)
-        await pilot.pause(0.3)
+        await ticked(pilot, 3)
         seen["attempts"] = {key: app.session.model[key].attempts for key in jobs}
         seen["cell"] = str(app.jobs_table.get_cell("group:echo-0", "label"))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from asynciojobs import AbstractJob, Scheduler
-from tui_support import node, session_of, until
+from tui_support import node, session_of, ticked, until
 
 from apssh.sshjob import SshJob
 from apssh_tui.app import ApsshTui, all_bindings
@@ -70,12 +70,12 @@ def test_remapped_key_starts_the_run_and_help_shows_it(testbed, arun, tmp_path):
     async def main_body():
         async with app.run_test(size=(140, 40)) as pilot:
             await pilot.press("s")
-            await pilot.pause(0.3)
+            await ticked(pilot, 3)
             seen["after s"] = app.session.model["probe"].attempts
             await pilot.press("z")
             seen["ran"] = await until(lambda: app.last_result is not None, pilot=pilot)
             await pilot.press("f1")
-            await pilot.pause(0.2)
+            await ticked(pilot)
             screen = app.screen
             seen["help"] = screen.bindings_text if isinstance(screen, HelpScreen) else ""
 

@@ -8,7 +8,7 @@ import re
 
 from asynciojobs import AbstractJob, Scheduler
 from test_tui_app import drive, run_finished
-from tui_support import node, session_of, until
+from tui_support import node, session_of, ticked, until
 
 from apssh import keys
 from apssh.sshjob import SshJob
@@ -48,7 +48,7 @@ def test_job_output_stays_after_many_jobs_stream(testbed, arun, tmp_path):
         app.action_tab("jobs")
         app.jobs_table.select(first)
         await pilot.press("o")
-        await pilot.pause(0.15)
+        await ticked(pilot)
         seen["first"], seen["lines"] = first, view_lines(app)
         seen["counts"] = {}
         for key in jobs:
@@ -77,7 +77,7 @@ def test_gathered_view_groups_the_folded_row_and_colours_by_kind(testbed, arun):
     async def body(pilot):
         assert await start_and_finish(pilot)
         await pilot.press("g")
-        await pilot.pause(0.15)
+        await ticked(pilot)
         seen["lines"] = view_lines(app)
         log = app.output.log_widget
         seen["styles"] = {line: log.styles_of(index) for index, line in enumerate(seen["lines"])}
@@ -131,7 +131,7 @@ def test_attempts_are_separated_in_the_view_and_the_record(testbed, arun, tmp_pa
         app.last_result = None
         assert await start_and_finish(pilot, "r")
         await pilot.press("o")
-        await pilot.pause(0.15)
+        await ticked(pilot)
         seen["lines"] = view_lines(app)
 
     drive(arun, app, body)
@@ -168,7 +168,7 @@ def test_output_follows_until_the_user_scrolls_up_and_end_resumes(testbed, arun)
         assert await until(lambda: len(view_lines(app)) > count + 20, pilot=pilot)
         seen["held"] = log.scroll_y == held
         await pilot.press("end")
-        await pilot.pause(0.15)
+        await ticked(pilot)
         seen["resumed"] = log.follow and log.is_vertical_scroll_end
         assert await run_finished(pilot)
         seen["at end"] = log.is_vertical_scroll_end and len(view_lines(app)) == 300
@@ -190,7 +190,7 @@ def test_save_writes_the_view_on_screen_with_its_filter(testbed, arun, tmp_path)
         assert await start_and_finish(pilot)
         app.jobs_table.select("words")
         await pilot.press("o", "slash", *"alpha", "enter", "w")
-        await pilot.pause(0.15)
+        await ticked(pilot)
 
     drive(arun, app, body)
 
@@ -213,7 +213,7 @@ def test_replay_interleaves_output_in_time_order(testbed, arun, tmp_path):
 
     async def body(pilot):
         await pilot.press("i")
-        await pilot.pause(0.15)
+        await ticked(pilot)
         seen["lines"] = view_lines(app)
 
     drive(arun, app, body)
@@ -366,7 +366,7 @@ def test_a_long_line_read_back_from_the_record_can_be_scrolled_to_its_end(testbe
         assert await until(lambda: log.virtual_size.width >= len(f"127.0.0.11: {long_line}"), pilot=pilot)
         await pilot.press("end")  # follows again; then to the right end of the long line
         log.scroll_to(x=log.max_scroll_x, y=0, animate=False, immediate=True)
-        await pilot.pause(0.1)
+        await ticked(pilot)
         seen["top line"] = log.render_line(1).text
 
     drive(arun, app, body)

@@ -55,11 +55,11 @@ def test_runs_screen_compares_two_runs_and_opens_one(testbed, arun, tmp_path):
 
     async def main_():
         async with app.run_test(size=(140, 40)) as pilot:
-            await pilot.pause(0.1)
+            await until(lambda: app.query_one("#runs").row_count >= 2, pilot=pilot)
             seen["rows"] = app.query_one("#runs").row_count
             await pilot.press("c", "down", "c")
-            assert await until(lambda: isinstance(app.screen, CompareScreen), pilot=pilot)
-            await pilot.pause(0.2)
+            assert await until(lambda: isinstance(app.screen, CompareScreen)
+                               and bool(app.screen.query_one("#diff").lines), pilot=pilot)
             seen["changes"] = [(c.key, c.before, c.after) for c in app.screen.changes]
             seen["diff"] = list(app.screen.query_one("#diff").lines)
             await pilot.press("escape", "enter")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import socket
 
 from asynciojobs import AbstractJob, Scheduler
-from tui_support import drive, node, session_of, tui_session, until
+from tui_support import drive, node, session_of, ticked, tui_session, until
 
 from apssh.sshjob import SshJob
 from apssh_tui.app import ApsshTui
@@ -134,7 +134,7 @@ def test_keys_and_abort_act_while_connections_are_still_opening(testbed, arun):
             seen["meter after keys"] = "connecting 0/20" in str(app.summary.render())
             await pilot.press("a")
             assert await until(lambda: not runner.running, pilot=pilot, timeout=60)
-            await pilot.pause(0.2)
+            await ticked(pilot)
             seen["after"] = str(app.summary.render())
 
         drive(arun, app, body)

@@ -8,6 +8,7 @@ tests/scenarios/ whose addresses and ports are given at run time through the Jin
 from __future__ import annotations
 
 import asyncio
+import pwd
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -90,3 +91,22 @@ async def until(predicate: Callable[[], bool], timeout: float = 15.0, pilot=None
         else:
             await asyncio.sleep(0.02)
     return True
+
+
+async def ticked(pilot, ticks: int = 2) -> None:
+    """Wait until the app has done ``ticks`` more screen updates (its coalesced tick): what a key
+    changed in the model is then on screen. A condition on the app, never a wall-clock pause."""
+    app = pilot.app
+    start = app.ticks
+    assert await until(lambda: app.ticks >= start + ticks, pilot=pilot), "the app stopped ticking"
+
+
+def remove_service_leftovers(testbed, command: str, service_id: str) -> None:
+    """After a service test: kill the remote processes running ``command`` and remove the
+    service's files under the testbed user's ~/.apssh-remote/services."""
+    for process in testbed.remote_processes(command):
+        process.kill()
+    remote_home = Path(pwd.getpwnam(testbed.user).pw_dir)
+    for leftover in (remote_home / ".apssh-remote" / "services").glob(f"{service_id}.*"):
+        leftover.unlink()
+
