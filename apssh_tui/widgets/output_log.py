@@ -97,11 +97,25 @@ class OutputLog(ScrollView, can_focus=True):
         self._resize()
         self.refresh()
 
+    def _set_virtual_size(self, size: Size) -> None:
+        """Textual lays the whole screen out again on every change of ``virtual_size``: ten times
+        a second while hosts stream, a third of the app's CPU. When the scrollbars stay as they
+        are (the view was and stays taller than the pane, at the same width), only the scrollbars
+        are updated; otherwise the screen is laid out as usual."""
+        old, height = self.virtual_size, self.container_size.height
+        if size == old:
+            return
+        if size.width == old.width and old.height > height and size.height > height:
+            self.set_reactive(OutputLog.virtual_size, size)
+            self._scroll_update(size)
+        else:
+            self.virtual_size = size
+
     def _resize(self) -> None:
         view = self.view
         self._auto_scrolling = True
         try:
-            self.virtual_size = Size(view.width if view else 0, len(view) if view else 0)
+            self._set_virtual_size(Size(view.width if view else 0, len(view) if view else 0))
             if self.follow:
                 self.scroll_end(animate=False, immediate=True, x_axis=False)
         finally:
