@@ -15,7 +15,7 @@ from pathlib import Path
 from asynciojobs import AbstractJob, Scheduler
 from testbed import wait_for
 from textual.widgets import TabbedContent
-from tui_support import drive, node, remove_service_leftovers, session_of, ticked, tui_session, until
+from tui_support import drive, node, remove_service_leftovers, service_app, session_of, ticked, tui_session, until
 
 from apssh.service import Service
 from apssh.sshjob import SshJob
@@ -339,14 +339,10 @@ def test_topology_tree_shows_gateway_then_nodes_and_connection_states(testbed, a
 def test_services_pane_starts_shows_status_and_stops_a_service(testbed, arun):
     """In the services tab, 'u' starts the service on its node, 't' shows it active, 'd' stops it."""
     service = Service("sleep 53.3", service_id="apssh-tui-test", backend="process")
-    user_of = SshJob(node(testbed, "node1"), commands=[service.status_command()], label="service status")
-    session = session_of(Scheduler(user_of, timeout=30), {"status": user_of})
-    app = ApsshTui(session)
-    key = f"apssh-tui-test@{testbed.user}@127.0.0.11:{testbed.host('node1').port}"
+    app, key, last_action = service_app(testbed, service)
+    session = app.session
+    assert key == f"apssh-tui-test@{testbed.user}@127.0.0.11:{testbed.host('node1').port}"
     seen = {}
-
-    def last_action():
-        return str(app.query_one("#services-table").get_cell(key, "last action"))
 
     async def body(pilot):
         await pilot.press("4")

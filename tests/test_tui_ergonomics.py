@@ -12,7 +12,7 @@ from asynciojobs import AbstractJob, Scheduler
 from test_tui_app import FIXED_RUN, drive, tui_session
 from test_tui_output import start_and_finish
 from textual.widgets import Input
-from tui_support import node, remove_service_leftovers, session_of, ticked, until
+from tui_support import node, remove_service_leftovers, service_app, session_of, ticked, until
 
 from apssh.scenario import load_scenario
 from apssh.sshjob import SshJob
@@ -286,14 +286,8 @@ def test_service_log_follows_its_newest_line(testbed, arun, tmp_path):
     from apssh.service import Service
 
     service = Service("seq 1 400 | sed 's/^/tick /'; sleep 53.4", service_id="apssh-tui-follow", backend="process")
-    user_of = SshJob(node(testbed, "node1"), commands=[service.status_command()], label="service status")
-    session = session_of(Scheduler(user_of, timeout=30), {"status": user_of})
-    app = ApsshTui(session)
-    key = next(iter(session.services))
+    app, _, last_action = service_app(testbed, service)
     seen = {}
-
-    def last_action():
-        return str(app.query_one("#services-table").get_cell(key, "last action"))
 
     async def body(pilot):
         await pilot.press("4")

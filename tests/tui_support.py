@@ -110,3 +110,21 @@ def remove_service_leftovers(testbed, command: str, service_id: str) -> None:
     for leftover in (remote_home / ".apssh-remote" / "services").glob(f"{service_id}.*"):
         leftover.unlink()
 
+
+def service_app(testbed, service):
+    """An app whose scenario's one job asks ``service``'s status on node1: returns the app, the
+    service's key in the services table, and ``last_action()`` (that row's last action)."""
+    from asynciojobs import Scheduler  # noqa: PLC0415
+
+    from apssh.sshjob import SshJob  # noqa: PLC0415
+    from apssh_tui.app import ApsshTui  # noqa: PLC0415
+
+    user_of = SshJob(node(testbed, "node1"), commands=[service.status_command()], label="service status")
+    session = session_of(Scheduler(user_of, timeout=30), {"status": user_of})
+    app = ApsshTui(session)
+    key = next(iter(session.services))
+
+    def last_action() -> str:
+        return str(app.query_one("#services-table").get_cell(key, "last action"))
+    return app, key, last_action
+
