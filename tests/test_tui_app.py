@@ -15,7 +15,17 @@ from pathlib import Path
 from asynciojobs import AbstractJob, Scheduler
 from testbed import wait_for
 from textual.widgets import TabbedContent
-from tui_support import drive, node, remove_service_leftovers, service_app, session_of, ticked, tui_session, until
+from tui_support import (
+    drive,
+    node,
+    remove_service_leftovers,
+    service_app,
+    session_of,
+    start_service,
+    ticked,
+    tui_session,
+    until,
+)
 
 from apssh.service import Service
 from apssh.sshjob import SshJob
@@ -345,10 +355,7 @@ def test_services_pane_starts_shows_status_and_stops_a_service(testbed, arun):
     seen = {}
 
     async def body(pilot):
-        await pilot.press("4")
-        assert await until(lambda: app.focused is app.query_one("#services-table"), pilot=pilot)
-        await pilot.press("u")
-        assert await until(lambda: last_action() == "start: exit 0", pilot=pilot)
+        assert await start_service(pilot, last_action)
         seen["started"] = [p.pid for p in testbed.remote_processes("sleep 53.3")]
         await pilot.press("t")
         assert await until(lambda: last_action() == "status: exit 0", pilot=pilot)

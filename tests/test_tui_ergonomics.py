@@ -12,7 +12,7 @@ from asynciojobs import AbstractJob, Scheduler
 from test_tui_app import FIXED_RUN, drive, tui_session
 from test_tui_output import start_and_finish
 from textual.widgets import Input
-from tui_support import node, remove_service_leftovers, service_app, session_of, ticked, until
+from tui_support import node, remove_service_leftovers, service_app, session_of, start_service, ticked, until
 
 from apssh.scenario import load_scenario
 from apssh.sshjob import SshJob
@@ -290,10 +290,7 @@ def test_service_log_follows_its_newest_line(testbed, arun, tmp_path):
     seen = {}
 
     async def body(pilot):
-        await pilot.press("4")
-        assert await until(lambda: app.focused is app.query_one("#services-table"), pilot=pilot)
-        await pilot.press("u")
-        assert await until(lambda: last_action() == "start: exit 0", pilot=pilot)
+        assert await start_service(pilot, last_action)
         await pilot.press("j")
         assert await until(lambda: last_action() == "journal: exit 0", pilot=pilot)
         assert await until(lambda: any("tick 400" in line for line in visible_service_log(app)), pilot=pilot)

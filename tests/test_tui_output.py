@@ -8,7 +8,7 @@ import re
 
 from asynciojobs import AbstractJob, Scheduler
 from test_tui_app import drive, run_finished
-from tui_support import node, session_of, ticked, until
+from tui_support import node, open_job_output, session_of, ticked, until
 
 from apssh import keys
 from apssh.sshjob import SshJob
@@ -289,10 +289,7 @@ def test_job_and_host_views_read_back_the_lines_that_left_memory(testbed, arun, 
 
     async def body(pilot):
         assert await start_and_finish(pilot)
-        app.action_tab("jobs")
-        app.jobs_table.select("alpha")
-        await pilot.press("o")
-        assert await until(lambda: app.output.title().endswith("job alpha"), pilot=pilot)
+        assert await open_job_output(pilot, "alpha")
         seen["job"] = view_lines(app)
         await pilot.press("home")
         seen["top on screen"] = app.output.log_widget.render_line(0).text
@@ -357,10 +354,7 @@ def test_a_long_line_read_back_from_the_record_can_be_scrolled_to_its_end(testbe
 
     async def body(pilot):
         assert await start_and_finish(pilot)
-        app.action_tab("jobs")
-        app.jobs_table.select("long")
-        await pilot.press("o")
-        assert await until(lambda: app.output.title().endswith("job long"), pilot=pilot)
+        assert await open_job_output(pilot, "long")
         await pilot.press("home")
         log = app.output.log_widget
         assert await until(lambda: log.virtual_size.width >= len(f"127.0.0.11: {long_line}"), pilot=pilot)

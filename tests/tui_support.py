@@ -128,3 +128,21 @@ def service_app(testbed, service):
         return str(app.query_one("#services-table").get_cell(key, "last action"))
     return app, key, last_action
 
+
+async def open_job_output(pilot, job: str) -> bool:
+    """From the jobs tab, select ``job`` and press 'o': whether its output view came up."""
+    app = pilot.app
+    app.action_tab("jobs")
+    app.jobs_table.select(job)
+    await pilot.press("o")
+    return await until(lambda: app.output.title().endswith(f"job {job}"), pilot=pilot)
+
+
+async def start_service(pilot, last_action) -> bool:
+    """Go to the services tab (4) and start its highlighted service (u): whether it started."""
+    app = pilot.app
+    await pilot.press("4")
+    assert await until(lambda: app.focused is app.query_one("#services-table"), pilot=pilot)
+    await pilot.press("u")
+    return await until(lambda: last_action() == "start: exit 0", pilot=pilot)
+
