@@ -56,7 +56,9 @@ async def _run_command(name: str, home: Path, process: asyncssh.SSHServerProcess
         process.command or "sh", cwd=home, env=env, start_new_session=True,
         # stdin from /dev/null: apssh sends no input, and an open stdin pipe would keep wait() pending
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    await process.redirect(stdout=local.stdout, stderr=local.stderr)
+    # no EOF per stream: once stdout's EOF is sent the channel refuses stderr data, and a write
+    # refused inside asyncssh's forwarding task closes the whole connection (every job on the node)
+    await process.redirect(stdout=local.stdout, stderr=local.stderr, send_eof=False)
     waiter = asyncio.ensure_future(local.wait())
     closed = asyncio.ensure_future(process.channel.wait_closed())
     await asyncio.wait([waiter, closed], return_when=asyncio.FIRST_COMPLETED)
@@ -67,6 +69,12 @@ async def _run_command(name: str, home: Path, process: asyncssh.SSHServerProcess
             pass
         await waiter
     if closed.done():
+        return
+    # both streams forwarded to their end before the exit status closes the channel
+    drained = asyncio.ensure_future(asyncio.gather(process.stdout.drain(), process.stderr.drain()))
+    await asyncio.wait([drained, closed], return_when=asyncio.FIRST_COMPLETED)
+    if closed.done():
+        drained.cancel()
         return
     closed.cancel()
     code = waiter.result()
