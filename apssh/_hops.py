@@ -245,6 +245,7 @@ def _drop_finished_loops() -> None:
             continue
         for hop in _REGISTRY.pop(loop).values():
             transport = getattr(hop.conn, "_transport", None)
+            transport = getattr(transport, "wrapped", transport)  # under _writes.CoalescedWrites
             sock = getattr(transport, "_sock", None)
             if sock is not None:
                 sock.close()

@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import weakref
 from pathlib import Path
 
 import asyncssh
 from asyncssh.config import SSHClientConfig
 
 from . import keys as keys_module
+from ._writes import CoalescedWrites
 
 _KEYS: dict[tuple, object] = {}
 _KEYS_LOCK = threading.Lock()
@@ -119,6 +121,63 @@ def _default_ciphers_once() -> list[str]:
     return _DEFAULT_CIPHERS
 
 
+_MSG_IGNORE = 2
+_EMPTY_STRING = (b"\0\0\0\0",)
+
+
+class _Connection(asyncssh.SSHClientConnection):
+    """An asyncssh client connection with fewer writes and packets.
+
+    - A packet, and the packets sent while handling one read (a window opening, a burst of
+      replies), leave in one write (:class:`apssh._writes.CoalescedWrites`).
+    - asyncssh sends an empty MSG_IGNORE before every encrypted packet, a defence of CBC mode
+      (its predictable IVs); with the other ciphers (GCM, ChaCha20-Poly1305, CTR) it only
+      doubles the packets to build, encrypt and parse on both sides, so it is not sent.
+    """
+
+    # a weak reference: when asyncssh drops its transport (a connection aborted in a loop that
+    # then ended), the socket must go with it, as it does without the wrapper
+    _writes = staticmethod(lambda: None)
+    _sending = False
+
+    def connection_made(self, transport) -> None:
+        writes = CoalescedWrites(transport)
+        self._writes = weakref.ref(writes)
+        super().connection_made(writes)
+
+    def data_received(self, data: bytes, datatype=None) -> None:
+        writes = self._writes()
+        if writes is None:
+            super().data_received(data, datatype)
+            return
+        writes.hold()
+        try:
+            super().data_received(data, datatype)
+        finally:
+            writes.release()
+
+    def send_packet(self, pkttype: int, *args: bytes, handler=None) -> None:
+        if self._sending:  # a packet that asyncssh sends before the one being sent
+            if pkttype == _MSG_IGNORE and args == _EMPTY_STRING and not self._cbc():
+                return
+            super().send_packet(pkttype, *args, handler=handler)
+            return
+        writes = self._writes()
+        if writes is None:
+            super().send_packet(pkttype, *args, handler=handler)
+            return
+        writes.hold()
+        self._sending = True
+        try:
+            super().send_packet(pkttype, *args, handler=handler)
+        finally:
+            self._sending = False
+            writes.release()
+
+    def _cbc(self) -> bool:
+        return str(self.get_extra_info("send_cipher", "")).endswith("-cbc")
+
+
 async def open_connection(options: asyncssh.SSHClientConnectionOptions) -> asyncssh.SSHClientConnection:
     """asyncssh.connect with prepared options: no executor thread, no file read."""
     loop = asyncio.get_running_loop()
@@ -127,7 +186,7 @@ async def open_connection(options: asyncssh.SSHClientConnectionOptions) -> async
         return await asyncssh.connect(options.host, options.port, options=options, config=None)
 
     def factory():
-        return asyncssh.SSHClientConnection(loop, options, wait="auth")
+        return _Connection(loop, options, wait="auth")
 
     return await asyncio.wait_for(
         opener(options, None, loop, 0, None, factory, "Opening SSH connection to"),
