@@ -87,16 +87,29 @@ class KnownHostsFile:
 
 _FILES: dict[str, KnownHostsFile] = {}
 _FILES_LOCK = threading.Lock()
+_BY_SPELLING: dict[tuple, KnownHostsFile] = {}
 
 
 def known_hosts_file(path: str | os.PathLike | None) -> KnownHostsFile:
     """The process-wide :class:`KnownHostsFile` of ``path`` (default ``~/.ssh/known_hosts``)."""
+    # the argument's own spelling first: resolving it (home, working directory) costs more
+    # than the lookup, once per connection
+    spelled = (os.fspath(path) if path else None, os.environ.get("HOME"), _cwd_if_relative(path))
+    found = _BY_SPELLING.get(spelled)
+    if found is not None:
+        return found
     resolved = Path(path or "~/.ssh/known_hosts").expanduser().absolute()
     with _FILES_LOCK:
         found = _FILES.get(str(resolved))
         if found is None:
             found = _FILES[str(resolved)] = KnownHostsFile(resolved)
+        _BY_SPELLING[spelled] = found
         return found
+
+
+def _cwd_if_relative(path) -> str | None:
+    text = os.fspath(path) if path else "~"
+    return None if text.startswith(("/", "~")) else os.getcwd()
 
 
 def unlisted_key_verdict(store: KnownHostsFile, policy: str, host: str, port: int | None,

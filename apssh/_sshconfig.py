@@ -7,6 +7,7 @@ gateway shared by many nodes, never parse the files again. A file changed on dis
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from pathlib import Path
@@ -27,10 +28,20 @@ def config_paths(ssh_config: Any) -> list[Path]:
     if ssh_config is None:
         return []
     if ssh_config == ():
-        default = Path("~/.ssh/config").expanduser()
+        default = _default_config_path_now()
         return [default] if default.is_file() else []
     paths = [ssh_config] if isinstance(ssh_config, (str, os.PathLike)) else ssh_config
     return [Path(path).expanduser() for path in paths]
+
+
+@functools.lru_cache(maxsize=4)
+def _default_config_path(home: str | None = None) -> Path:
+    return Path("~/.ssh/config").expanduser()
+
+
+def _default_config_path_now() -> Path:
+    """~/.ssh/config, expanded once per value of $HOME."""
+    return _default_config_path(os.environ.get("HOME"))
 
 
 def _stamp(paths: list[Path]) -> tuple:
@@ -58,7 +69,9 @@ def host_config(paths: list[Path], local_user: str, hostname: str, username: str
     """
     global parses
     port_arg = port if port != 22 else ()
-    key = (_stamp(paths), local_user, hostname, username or (), port_arg)
+    # with no file, nothing depends on the host name (it only serves Host/Match and tokens
+    # while parsing): one empty config for every host
+    key = (_stamp(paths), local_user, hostname if paths else None, username or (), port_arg)
     with _CACHE_LOCK:
         found = _CACHE.get(key)
     if found is not None:

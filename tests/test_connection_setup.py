@@ -114,3 +114,29 @@ def test_a_really_changed_key_on_either_port_is_refused(testbed, arun, tmp_path,
     with pytest.raises(HostKeyError, match="CHANGED"):
         arun(run_true(node_on(testbed, two_ports[changed], known)))
     assert arun(run_true(node_on(testbed, two_ports[1 - changed], known))) == 0
+
+
+def test_hosts_without_a_config_file_share_one_empty_config(tmp_path):
+    """With no ssh config file, the options of 200 hosts are one object (nothing in them depends on
+    the host); with a file, each host gets its own (Host blocks match by name)."""
+    shared = {id(_sshconfig.host_config([], "me", f"node{i}", None, 22)) for i in range(200)}
+    config = tmp_path / "config"
+    config.write_text("Host node1\n    User alice\n")
+    own = [_sshconfig.host_config([config], "me", name, None, 22) for name in ("node1", "node2")]
+    assert len(shared) == 1
+    assert own[0].get("User") == "alice"
+    assert own[1].get("User") is None
+
+
+def test_a_relative_known_hosts_path_follows_the_working_directory(tmp_path, monkeypatch):
+    """known_hosts='hosts' means ./hosts in the directory current at each call, even though the
+    lookup of a path already seen is kept."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    first = known_hosts_file("hosts")
+    monkeypatch.chdir(tmp_path / "b")
+    second = known_hosts_file("hosts")
+    assert first.path == tmp_path / "a" / "hosts"
+    assert second.path == tmp_path / "b" / "hosts"
+    assert known_hosts_file("hosts") is second
