@@ -40,7 +40,9 @@ OPENSSH = "ssh (xargs -P)"
 CLUSH = "clush"
 # this project with uvloop hidden (when it is installed): the before/after of the `fast` extra
 OURS_ASYNCIO = "apssh-tui (asyncio loop)"
-ALL_TOOLS = [OURS, APSSH027, PSSH, OPENSSH, CLUSH, OURS_ASYNCIO]
+# this project with no connection window (-w 0, apssh 0.27's default), to choose the default
+OURS_NO_WINDOW = "apssh-tui (-w 0)"
+ALL_TOOLS = [OURS, APSSH027, PSSH, OPENSSH, CLUSH, OURS_ASYNCIO, OURS_NO_WINDOW]
 DEFAULT_TOOLS = [OURS, APSSH027, PSSH, OPENSSH, CLUSH]
 
 
@@ -166,8 +168,10 @@ def fanout_argv(tool: str, bed, hosts_file: Path, command: str, out_dir: Path | 
     login, the key and (for OpenSSH) the client config are given.
     """
     peers = PEERS / "bin"
-    if tool in (OURS, APSSH027, OURS_ASYNCIO):
-        apssh = [str(PROJECT_BIN / "apssh")] if tool == OURS else [str(peers / "apssh")]
+    if tool in (OURS, APSSH027, OURS_ASYNCIO, OURS_NO_WINDOW):
+        apssh = [str(PROJECT_BIN / "apssh")] if tool in (OURS, OURS_NO_WINDOW) else [str(peers / "apssh")]
+        if tool == OURS_NO_WINDOW:
+            apssh += ["-w", "0"]
         if tool == OURS_ASYNCIO:
             apssh = [str(PROJECT_BIN / "python"), "-c", "import sys; sys.modules['uvloop'] = None; "
                      "sys.argv[0] = 'apssh'; from apssh.cli import apssh_main; apssh_main()"]
