@@ -174,8 +174,16 @@ class _Connection(asyncssh.SSHClientConnection):
             self._sending = False
             writes.release()
 
+    _cipher_is_cbc: bool | None = None
+
     def _cbc(self) -> bool:
-        return str(self.get_extra_info("send_cipher", "")).endswith("-cbc")
+        # known once keys are first exchanged (a re-key negotiates from the same lists)
+        if self._cipher_is_cbc is None:
+            cipher = self.get_extra_info("send_cipher")
+            if cipher is None:
+                return False  # nothing encrypted yet: asyncssh sends no MSG_IGNORE
+            self._cipher_is_cbc = str(cipher).endswith("-cbc")
+        return self._cipher_is_cbc
 
 
 async def open_connection(options: asyncssh.SSHClientConnectionOptions) -> asyncssh.SSHClientConnection:
