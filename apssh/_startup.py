@@ -24,13 +24,16 @@ def _library_dirs() -> list[str]:
     dirs = [d for var in ("LD_LIBRARY_PATH", "LIBRARY_PATH") for d in os.environ.get(var, "").split(":") if d]
     dirs += _LIBRARY_DIRS
     dirs += [sub for base in _LIBRARY_DIRS for sub in glob.glob(f"{base}/*-linux-gnu*")]
-    return dirs
+    # /lib is /usr/lib on merged-/usr systems: each directory once
+    return list(dict.fromkeys(os.path.realpath(d) for d in dirs))
 
 
-def library_may_be_present(name: str, cache: bytes | None = None) -> bool:
+def library_may_be_present(name: str, cache: bytes | None = None,
+                           listings: dict[str, list[str]] | None = None) -> bool:
     """False only when ``lib<name>`` is in none of the places ``find_library`` looks: the linker
     cache ``cache`` (default: /etc/ld.so.cache read now), LD_LIBRARY_PATH, LIBRARY_PATH and the
-    usual library directories with their multiarch subdirectories."""
+    usual library directories with their multiarch subdirectories.  ``listings`` keeps each
+    directory's file names between calls (one listing per directory for several names)."""
     if cache is None:
         try:
             with open("/etc/ld.so.cache", "rb") as file:
@@ -39,8 +42,19 @@ def library_may_be_present(name: str, cache: bytes | None = None) -> bool:
             return True  # no cache to ask: let find_library decide
     if f"lib{name}.".encode() in cache:
         return True
-    return any(glob.glob(os.path.join(glob.escape(directory), f"lib{glob.escape(name)}.*"))
-               for directory in _library_dirs())
+    if listings is None:
+        listings = {}
+    prefix = f"lib{name}."
+    for directory in _library_dirs():
+        names = listings.get(directory)
+        if names is None:
+            try:
+                names = listings[directory] = os.listdir(directory)
+            except OSError:
+                names = listings[directory] = []
+        if any(entry.startswith(prefix) for entry in names):
+            return True
+    return False
 
 
 def import_asyncssh() -> None:
@@ -56,9 +70,10 @@ def import_asyncssh() -> None:
     except OSError:
         cache = None
     real = ctypes.util.find_library
+    listings: dict[str, list[str]] = {}
 
     def find_library(name):
-        if cache is not None and not library_may_be_present(name, cache):
+        if cache is not None and not library_may_be_present(name, cache, listings):
             return None
         return real(name)
 
