@@ -9,10 +9,11 @@ import logging
 import os
 
 import asyncssh
-from helpers import make_node
+from helpers import RecordingFormatter, make_node
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from apssh import SshNode
 from apssh._writes import BULK_BYTES, CoalescedWrites
 
 # ---------------------------------------------------------------- over the testbed's sshd
@@ -42,14 +43,13 @@ def test_a_push_leaves_in_far_fewer_writes_than_packets(testbed, arun, tmp_path)
     assert writes_out * 4 <= writes_in
 
 
-def test_no_empty_ignore_packet_before_each_packet_with_gcm(testbed, arun, caplog):
-    """asyncssh precedes each encrypted packet with an empty MSG_IGNORE (a CBC defence); with
-    aes128-gcm none is sent, and the command still runs."""
+def _sent_packets(arun, caplog, make) -> tuple[str, int, list[str]]:
+    """(cipher, exit code of ``echo hello``, names of the packets sent) on the node ``make()``."""
     asyncssh.set_debug_level(3)
     caplog.set_level(logging.DEBUG, logger="asyncssh")
 
     async def scenario():
-        node = make_node(testbed, "node1")
+        node = make()
         conn = await node.connect_lazy()
         cipher = conn.get_extra_info("send_cipher")
         result = await node.run("echo hello")
@@ -61,10 +61,34 @@ def test_no_empty_ignore_packet_before_each_packet_with_gcm(testbed, arun, caplo
     finally:
         asyncssh.set_debug_level(1)
     sent = [record.getMessage() for record in caplog.records if "Sent MSG_" in record.getMessage()]
+    return cipher, result, sent
+
+
+def test_no_empty_ignore_packet_before_each_packet_with_gcm(testbed, arun, caplog):
+    """asyncssh precedes each encrypted packet with an empty MSG_IGNORE (a CBC defence); with
+    aes128-gcm none is sent, and the command still runs."""
+    cipher, result, sent = _sent_packets(arun, caplog, lambda: make_node(testbed, "node1"))
     assert cipher == "aes128-gcm@openssh.com"
     assert result == 0
     assert any("MSG_CHANNEL_REQUEST" in message for message in sent)
     assert not [message for message in sent if "MSG_IGNORE" in message]
+
+
+def test_cbc_keeps_the_ignore_packets(testbed, arun, caplog, tmp_path):
+    """With a CBC cipher (chosen in the ssh config, the only one the server takes), the
+    MSG_IGNORE before each packet stays: it is what protects CBC's predictable IVs."""
+    host = testbed.start_server("cbc-only", ["127.0.0.37"], sshd_extra="Ciphers aes128-cbc\n")
+    config = tmp_path / "config"
+    config.write_text(f"Host {host.address}\n    Ciphers aes128-cbc\n")
+    try:
+        cipher, result, sent = _sent_packets(arun, caplog, lambda: SshNode(
+            host.address, port=host.port, username=testbed.user, keys=[testbed.client_key],
+            ssh_config=str(config), formatter=RecordingFormatter()))
+    finally:
+        testbed.stop_server(host)
+    assert cipher == "aes128-cbc"
+    assert result == 0
+    assert len([message for message in sent if "MSG_IGNORE" in message]) >= 3
 
 
 # ---------------------------------------------------------------- the transport alone, on loopback TCP
