@@ -297,11 +297,15 @@ class ApsshTui(App):
     # -- navigation
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
+        if tab == "output":
+            self.output.poll()  # the hidden pane did not follow the output: it catches up before its frame
         self._focus_tab(tab)
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if not self.screen_stack:  # the app is closing: no screen to focus anything on
             return
+        if event.pane.id == "output":  # shown by a click on its tab, or by focus
+            self.output.poll()
         focused = self.focused
         if event.pane.id and (focused is None or event.pane not in focused.ancestors):
             self.call_after_refresh(self._focus_tab, event.pane.id)

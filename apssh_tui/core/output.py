@@ -21,6 +21,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import NamedTuple
 
@@ -303,8 +304,9 @@ class OutputStore:
             return []
         if self.interleaved[0].seq > seq + 1:
             return None
-        start = len(self.interleaved) - (self.interleaved[-1].seq - seq)
-        return [self.interleaved[i] for i in range(start, len(self.interleaved))]
+        fresh = list(islice(reversed(self.interleaved), self.interleaved[-1].seq - seq))  # indexing a deque
+        fresh.reverse()  # is linear: from its end, once
+        return fresh
 
     def search(self, text: str, job: str | None = None, host: str | None = None) -> list[Line]:
         """Lines in memory whose text contains ``text`` (case-insensitive)."""

@@ -39,6 +39,7 @@ class OutputPane(Vertical):
         self.host: str | None = None
         self.search = Filter()
         self._hide = True  # what the search field being typed in will do (see open_search)
+        self.polls = 0  # the updates of the view done (none while the pane is hidden)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="output-title")
@@ -80,10 +81,30 @@ class OutputPane(Vertical):
     def title(self) -> str:
         return self.view.title() if self.view else ""
 
+    @property
+    def shown(self) -> bool:
+        """Whether the pane is displayed (its tab is the active one)."""
+        node, screen = self, self.screen
+        while node is not None and node is not screen:
+            if not node.display:  # a hidden tab pane: display none
+                return False
+            node = node.parent
+        return True
+
     def poll(self) -> None:
-        """Bring the view up to date (called on the app's timer)."""
+        """Bring the view up to date (called on the app's timer, and when the pane is shown).
+
+        A hidden pane does nothing: the new lines wait in the store, and the view catches up
+        with them when the pane is shown again (rebuilt from the store when more arrived than
+        memory keeps), so a hidden pane costs nothing per line."""
+        if self.shown:
+            self.catch_up()
+
+    def catch_up(self) -> None:
+        """Bring the view up to date with the store, shown or not."""
         if self.view is None or not self.query("#output-log"):  # none: the app is being taken down
             return
+        self.polls += 1
         added = self.view.update()
         if added < 0:
             self.log_widget.reset()
@@ -92,6 +113,7 @@ class OutputPane(Vertical):
 
     def save(self, path):
         """Write the view on screen (with its search) to ``path``."""
+        self.catch_up()
         return self.view.save(path)
 
     # -- search
