@@ -317,7 +317,10 @@ class ApsshTui(App):
         focus = {"jobs": JobsTable, "output": OutputPane, "topology": TopologyTree, "services": ServicesTable,
                  "graph": GraphView, "failures": FailuresTable}
         widget = self.query_one(focus[tab])
-        (widget.log_widget if tab == "output" else widget).focus()
+        widget = widget.log_widget if tab == "output" else widget
+        # at once, not as widget.focus() does (after the next frame): the footer shows the new
+        # tab's keys, and the screen is laid out once for the new pane and its keys, not twice
+        widget.screen.set_focus(widget)
 
     def action_next_failed(self) -> None:
         order = self.jobs_table.display_order() or [r.key for r in self.session.model]

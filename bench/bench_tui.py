@@ -7,7 +7,8 @@ printing 50 lines per second for 30 seconds (10,000 lines/s in all), run by the 
 app's driver as a terminal sends it (``keyclock.KeyClock``), in turn ``2`` (output tab), ``1``
 (jobs tab), then ``down`` / ``up`` twice in the jobs table; its latency is from sending it to the
 end of the frame that shows its effect, reported for tab switches, cursor moves and all keys.
-Also: the app's CPU time per line received, frames written per second, RSS every 3 s.
+Also: the app's CPU time per line received (over the whole run, and over the steady stream:
+every host connected, before the last 5 % of the lines), frames written per second, RSS every 3 s.
 ``--profile FILE`` samples the stream with py-spy (collapsed stacks).
 
 Standalone (``python bench/bench_tui.py [--nodes 500]``): no connection; the jobs' states are
@@ -114,6 +115,10 @@ async def stream(args) -> dict:
             spy = start_profile(args.profile, args.seconds)
         next_rss = started
         sent = 0
+        # (wall, CPU, lines received): the steady stream is the part where every host is
+        # connected and printing, without the connections' set-up and the last lines
+        samples: list[tuple[float, float, int]] = []
+        streaming = len(hosts)
         # until every job ended, or 3 x the planned time
         while session.runner.running or not any(r.state != JobState.IDLE for r in session.model):
             now = time.perf_counter()
@@ -122,6 +127,9 @@ async def stream(args) -> dict:
                 next_rss += RSS_PERIOD
             if now - started > 3 * args.seconds + 60:
                 break
+            if len(session.store.streams) >= streaming:
+                samples.append((now, time.process_time(),
+                                sum(stream.line_count for stream in session.store.streams.values())))
             key = KEYS[sent % len(KEYS)]
             sent += 1
             try:
@@ -139,9 +147,16 @@ async def stream(args) -> dict:
     lines = sum(stream.line_count for (job, host), stream in session.store.streams.items())
     failed = sum(1 for r in session.model if not r.is_scheduler and r.state != JobState.DONE)
     third = len(rss) // 3
+    total = len(hosts) * 5 * int(args.seconds * 10)
+    steady = [sample for sample in samples if sample[2] < 0.95 * total]  # before the last lines
+    if len(steady) < 2:
+        steady = samples[:1] * 2 if samples else [(0.0, 0.0, 0)] * 2
+    (t0, cpu0, lines0), (t1, cpu1, lines1) = steady[0], steady[-1]
     every = sorted(latencies["tab"] + latencies["cursor"])
     result = {"lines": lines, "seconds": elapsed, "lines_per_s": lines / elapsed, "failures": failed,
               "app_cpu_s": cpu, "app_cpu_us_per_line": 1e6 * cpu / max(1, lines), "frames_per_s": frames / elapsed,
+              "steady_seconds": t1 - t0, "steady_lines_per_s": (lines1 - lines0) / max(1e-9, t1 - t0),
+              "steady_cpu_us_per_line": 1e6 * (cpu1 - cpu0) / max(1, lines1 - lines0),
               "keys": len(every), "key_median_ms": 1000 * statistics.median(every),
               "key_p99_ms": 1000 * percentile(every, 0.99), "key_max_ms": 1000 * every[-1],
               "key_cpu_median_ms": 1000 * statistics.median(cpu_latencies),

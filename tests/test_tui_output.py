@@ -207,7 +207,7 @@ def test_replay_interleaves_output_in_time_order(testbed, arun, tmp_path):
     session = session_of(Scheduler(ping, pong, timeout=30), {"ping": ping, "pong": pong},
                          record_base=tmp_path / "runs")
     assert arun(session.run()) is True
-    live = [f"{line.host} [{line.job}]: {line.text}" for line in session.store.interleaved]
+    live = [f"{line.host} [{line.job}]: {line.text}" for line in session.store.interleaved_lines()]
     app = ApsshTui(ReplaySession(session.record_dir))
     seen = {}
 

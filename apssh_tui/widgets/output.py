@@ -10,6 +10,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.screen import Screen
 from textual.widgets import Input, Static
 
 from apssh_tui.core.groups import siblings_of
@@ -84,9 +85,9 @@ class OutputPane(Vertical):
     @property
     def shown(self) -> bool:
         """Whether the pane is displayed (its tab is the active one)."""
-        node, screen = self, self.screen
-        while node is not None and node is not screen:
-            if not node.display:  # a hidden tab pane: display none
+        node = self
+        while not isinstance(node, Screen):
+            if node is None or not node.display:  # a hidden tab pane (display none), or no screen: closing
                 return False
             node = node.parent
         return True
