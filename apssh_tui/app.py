@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import time
 from dataclasses import replace
 from functools import partial
@@ -37,6 +38,8 @@ from .widgets.summary import RunSummary
 from .widgets.topology import TopologyTree
 
 TICK_SECONDS = 0.1
+#: allocations between two young garbage collections while a run goes on (Python's default: 700)
+GC_YOUNG = 10_000
 SAVE_SECONDS = 2.0
 RUN_ACTIONS = {"start", "rerun_failed", "rerun_job", "rerun_job_only"}
 
@@ -109,6 +112,10 @@ class ApsshTui(App):
         """``handshakes``: SSH connections set up at once, for the whole process (None: no limit;
         default HANDSHAKES_AT_ONCE, see apssh_tui.core.connections)."""
         super().__init__()
+        if "TEXTUAL_ANIMATIONS" not in os.environ:
+            # no sliding tab underline (a dozen frames of a full screen per tab switch while
+            # hosts stream) and no smooth scrolling; a user's TEXTUAL_ANIMATIONS wins
+            self.animation_level = "none"
         limit_handshakes(handshakes)
         if keymap:
             self.set_keymap(keymap)
@@ -257,6 +264,11 @@ class ApsshTui(App):
         # what exists now (the scenario, its nodes, the widgets) lives as long as the app: out of
         # the garbage collector's sight, a full collection during a storm takes a fraction of the time
         gc.freeze()
+        # young collections every GC_YOUNG allocations, not 700: the screen's short-lived objects
+        # (strips, segments: they live a frame) die before a collection sees them instead of
+        # piling up in the oldest generation, whose full collections (50-150 ms each, a few
+        # times a second while hosts stream) held keys back
+        gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
         self._launch(self.session.run, "run")
 
     def action_rerun_failed(self) -> None:
@@ -297,15 +309,24 @@ class ApsshTui(App):
     # -- navigation
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
-        if tab == "output":
-            self.output.poll()  # the hidden pane did not follow the output: it catches up before its frame
+        self._catch_up(tab)
         self._focus_tab(tab)
+
+    def _catch_up(self, tab: str) -> None:
+        """A pane just shown redraws what changed while it was hidden, before its first frame
+        (hidden panes do nothing on the timer: see apssh_tui.widgets.shown)."""
+        if tab == "output":
+            self.output.poll()
+        elif tab == "graph":
+            self.graph.refresh_states()
+        elif tab == "topology":
+            self.topology.refresh_labels()
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if not self.screen_stack:  # the app is closing: no screen to focus anything on
             return
-        if event.pane.id == "output":  # shown by a click on its tab, or by focus
-            self.output.poll()
+        if event.pane.id:  # shown by a click on its tab, or by focus
+            self._catch_up(event.pane.id)
         focused = self.focused
         if event.pane.id and (focused is None or event.pane not in focused.ancestors):
             self.call_after_refresh(self._focus_tab, event.pane.id)

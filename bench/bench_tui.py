@@ -119,6 +119,7 @@ async def stream(args) -> dict:
         # connected and printing, without the connections' set-up and the last lines
         samples: list[tuple[float, float, int]] = []
         streaming = len(hosts)
+        slowest: list[tuple[float, str, float, float, str]] = []  # (latency, key, sent at, CPU, connections)
         # until every job ended, or 3 x the planned time
         while session.runner.running or not any(r.state != JobState.IDLE for r in session.model):
             now = time.perf_counter()
@@ -138,6 +139,8 @@ async def stream(args) -> dict:
                 wall, cpu = 10.0, 0.0
             latencies["tab" if key in TAB_KEYS else "cursor"].append(wall)
             cpu_latencies.append(cpu)
+            connecting = session.connections.connecting_meter()
+            slowest.append((wall, key, now - started, cpu, connecting or "all connected"))
             await asyncio.sleep(max(0.0, KEY_PERIOD - wall))
         elapsed = time.perf_counter() - started
         cpu = time.process_time() - cpu_started
@@ -162,6 +165,8 @@ async def stream(args) -> dict:
               "key_cpu_median_ms": 1000 * statistics.median(cpu_latencies),
               "rss_series": rss, "rss_start_mb": rss[0], "rss_end_mb": rss[-1],
               "rss_max_mb": max(rss), "rss_growth_mb": rss[-1] - (rss[third] if third else rss[0])}
+    result["slowest_keys"] = [f"{key} {1000 * wall:.0f} ms (CPU {1000 * cpu:.0f} ms) at {at:.1f} s, {connecting}"
+                              for wall, key, at, cpu, connecting in sorted(slowest, reverse=True)[:5]]
     for kind, values in latencies.items():
         ordered = sorted(values)
         if ordered:

@@ -129,15 +129,18 @@ class RecordFiles:
         if self._count >= PENDING_LINES or time.monotonic() - self._flushed > FLUSH_SECONDS:
             self.flush()
 
-    def append_text(self, key: tuple, text: str, count: int) -> None:
+    def append_text(self, key: tuple | None, text: str, count: int, check: bool = True) -> None:
         """``count`` lines, already joined with their newlines in ``text``, at the end of the
-        file of ``key`` (see :meth:`append`): one string per batch, not one per line."""
+        file of ``key`` (see :meth:`append`): one string per batch, not one per line.
+        ``check``: False when another append follows at once (it decides whether to flush)."""
         pending = self._pending.get(key)
         if pending is None:
             pending = self._pending[key] = []
         pending.append(text)
+        if key is None:
+            self.timeline_size += len(text.encode("utf-8", "replace"))
         self._count += count
-        if self._count >= PENDING_LINES or time.monotonic() - self._flushed > FLUSH_SECONDS:
+        if check and (self._count >= PENDING_LINES or time.monotonic() - self._flushed > FLUSH_SECONDS):
             self.flush()
 
     def flush(self) -> None:
@@ -268,8 +271,8 @@ class OutputStore:
 
     def _write(self, job: str, host: str, stream: str, attempt: int, joined: str, count: int, now: float) -> None:
         self._timeline_start.setdefault(job, self._files.timeline_size)
-        self._files.append_text((job, host, stream, attempt), joined, count)
-        self._files.append(None, [f"{now:.6f}\t{job}\t{host}\t{stream}\t{attempt}\t{count}\n"])
+        self._files.append_text((job, host, stream, attempt), joined, count, check=False)
+        self._files.append_text(None, f"{now:.6f}\t{job}\t{host}\t{stream}\t{attempt}\t{count}\n", 1)
 
     def timeline_start(self, jobs) -> int:
         """Where the first timeline row of any of ``jobs`` is (bytes; 0 when not known)."""

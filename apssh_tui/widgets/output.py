@@ -10,13 +10,13 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import Input, Static
 
 from apssh_tui.core.groups import siblings_of
 from apssh_tui.core.views import MODES, Filter, OutputView
 
 from .output_log import OutputLog
+from .shown import shown
 
 __all__ = ["MODES", "OutputPane"]
 
@@ -85,12 +85,7 @@ class OutputPane(Vertical):
     @property
     def shown(self) -> bool:
         """Whether the pane is displayed (its tab is the active one)."""
-        node = self
-        while not isinstance(node, Screen):
-            if node is None or not node.display:  # a hidden tab pane (display none), or no screen: closing
-                return False
-            node = node.parent
-        return True
+        return shown(self)
 
     def poll(self) -> None:
         """Bring the view up to date (called on the app's timer, and when the pane is shown).
