@@ -317,6 +317,10 @@ class ApsshTui(App):
         (hidden panes do nothing on the timer: see apssh_tui.widgets.shown)."""
         if tab == "output":
             self.output.poll()
+        elif tab == "jobs":
+            self.jobs_table.refresh_rows()
+            self.jobs_table.refresh()  # the rows that changed while hidden
+            self.details.redraw()
         elif tab == "graph":
             self.graph.refresh_states()
         elif tab == "topology":
