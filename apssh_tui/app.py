@@ -13,6 +13,9 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
 from textual.containers import Horizontal
+from textual.reactive import Reactive
+from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Header, Log, TabbedContent, TabPane
 
 from apssh._hops import limit_handshakes
@@ -62,6 +65,14 @@ def all_bindings() -> list[Binding]:
     """Every binding of the app and its panes (their ids are what a keymap file names)."""
     return (list(ApsshTui.BINDINGS) + list(JobsTable.BINDINGS) + list(ServicesTable.BINDINGS)
             + list(GraphView.BINDINGS))
+
+
+class MainScreen(Screen):
+    """The app's screen: a focus change repaints the widgets whose look depends on the focus
+    (their styles change), not the whole screen.  Textual's Screen repaints all of it: with a
+    tab switch, that is a second full frame after the one of the new layout."""
+
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
 
 
 class ApsshTui(App):
@@ -193,6 +204,9 @@ class ApsshTui(App):
             self._last_save = now
             self.session.save()
         self.ticks += 1
+
+    def get_default_screen(self) -> Screen:
+        return MainScreen(id="_default")
 
     def key_of(self, binding_id: str) -> str:
         """The key bound to ``binding_id`` now (the user's keymap wins), as shown in hints."""
