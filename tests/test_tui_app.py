@@ -377,6 +377,29 @@ def test_topology_tree_shows_gateway_then_nodes_and_connection_states(testbed, a
     assert [label.split("  ")[:2] for label in children] == [[f"{user}@{h.address}:{h.port}", "closed"] for h in nodes]
 
 
+def test_hidden_topology_tree_waits_for_its_tab_to_show_the_connection_states(testbed, arun, tmp_path):
+    """While the jobs tab is shown, connections opening and closing do not relabel the topology tree
+    (a hidden tab costs nothing); on its tab ('3'), the tree shows where every connection ended."""
+    app = ApsshTui(tui_session(testbed, tmp_path))
+    user, gw = testbed.user, testbed.host("gw1")
+    seen = {}
+
+    async def body(pilot):
+        relabels = app.topology.relabels
+        assert await press_and_finish(pilot, "s")
+        seen["relabels while hidden"] = app.topology.relabels - relabels
+        await pilot.press("3")
+        gateway = app.topology.root.children[0]
+        seen["gateway"] = str(gateway.label)
+        seen["nodes"] = [str(child.label).split("  ")[1] for child in gateway.children]
+
+    drive(arun, app, body)
+
+    assert seen["relabels while hidden"] == 0
+    assert seen["gateway"].startswith(f"{user}@{gw.address}:{gw.port}  closed")
+    assert seen["nodes"] == ["closed"] * 3
+
+
 def test_services_pane_starts_shows_status_and_stops_a_service(testbed, arun):
     """In the services tab, 'u' starts the service on its node, 't' shows it active, 'd' stops it."""
     service = Service("sleep 53.3", service_id="apssh-tui-test", backend="process")

@@ -27,6 +27,7 @@ class TopologyTree(Tree):
         self.connections = connections
         self._tree_items = {}
         self._dirty: set[str] = set()
+        self.relabels = 0  # passes that relabelled connections (none while the tree is hidden)
 
     def on_mount(self) -> None:
         self.root.expand()
@@ -47,6 +48,7 @@ class TopologyTree(Tree):
         until its tab is shown again: see apssh_tui.widgets.shown)."""
         if not self._dirty or not shown(self):
             return
+        self.relabels += 1
         for key in self._dirty:
             if key in self._tree_items:
                 self._tree_items[key].set_label(connection_label(self.connections.connections[key]))
