@@ -137,6 +137,7 @@ class ApsshTui(App):
         self.last_result: bool | None = None
         self.ticks = 0  # screen updates done (tests and benches wait on it, not on time)
         self._last_save = 0.0
+        self._caught_up: str | None = None  # the tab action_tab just brought up to date
 
     # -- layout
     def compose(self) -> ComposeResult:
@@ -324,6 +325,7 @@ class ApsshTui(App):
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
         self._catch_up(tab)
+        self._caught_up = tab  # its TabActivated message follows: not twice
         self._focus_tab(tab)
 
     def _catch_up(self, tab: str) -> None:
@@ -343,8 +345,9 @@ class ApsshTui(App):
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if not self.screen_stack:  # the app is closing: no screen to focus anything on
             return
-        if event.pane.id:  # shown by a click on its tab, or by focus
+        if event.pane.id and event.pane.id != self._caught_up:  # shown by a click on its tab, or by focus
             self._catch_up(event.pane.id)
+        self._caught_up = None
         focused = self.focused
         if event.pane.id and (focused is None or event.pane not in focused.ancestors):
             self.call_after_refresh(self._focus_tab, event.pane.id)
