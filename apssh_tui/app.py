@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import time
 from dataclasses import replace
 from functools import partial
@@ -12,6 +13,9 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
 from textual.containers import Horizontal
+from textual.reactive import Reactive
+from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Header, Log, TabbedContent, TabPane
 
 from apssh._hops import limit_handshakes
@@ -37,6 +41,8 @@ from .widgets.summary import RunSummary
 from .widgets.topology import TopologyTree
 
 TICK_SECONDS = 0.1
+#: allocations between two young garbage collections while a run goes on (Python's default: 700)
+GC_YOUNG = 10_000
 SAVE_SECONDS = 2.0
 RUN_ACTIONS = {"start", "rerun_failed", "rerun_job", "rerun_job_only"}
 
@@ -59,6 +65,14 @@ def all_bindings() -> list[Binding]:
     """Every binding of the app and its panes (their ids are what a keymap file names)."""
     return (list(ApsshTui.BINDINGS) + list(JobsTable.BINDINGS) + list(ServicesTable.BINDINGS)
             + list(GraphView.BINDINGS))
+
+
+class MainScreen(Screen):
+    """The app's screen: a focus change repaints the widgets whose look depends on the focus
+    (their styles change), not the whole screen.  Textual's Screen repaints all of it: with a
+    tab switch, that is a second full frame after the one of the new layout."""
+
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
 
 
 class ApsshTui(App):
@@ -109,6 +123,10 @@ class ApsshTui(App):
         """``handshakes``: SSH connections set up at once, for the whole process (None: no limit;
         default HANDSHAKES_AT_ONCE, see apssh_tui.core.connections)."""
         super().__init__()
+        if "TEXTUAL_ANIMATIONS" not in os.environ:
+            # no sliding tab underline (a dozen frames of a full screen per tab switch while
+            # hosts stream) and no smooth scrolling; a user's TEXTUAL_ANIMATIONS wins
+            self.animation_level = "none"
         limit_handshakes(handshakes)
         if keymap:
             self.set_keymap(keymap)
@@ -119,6 +137,7 @@ class ApsshTui(App):
         self.last_result: bool | None = None
         self.ticks = 0  # screen updates done (tests and benches wait on it, not on time)
         self._last_save = 0.0
+        self._caught_up: str | None = None  # the tab action_tab just brought up to date
 
     # -- layout
     def compose(self) -> ComposeResult:
@@ -186,6 +205,9 @@ class ApsshTui(App):
             self._last_save = now
             self.session.save()
         self.ticks += 1
+
+    def get_default_screen(self) -> Screen:
+        return MainScreen(id="_default")
 
     def key_of(self, binding_id: str) -> str:
         """The key bound to ``binding_id`` now (the user's keymap wins), as shown in hints."""
@@ -257,6 +279,11 @@ class ApsshTui(App):
         # what exists now (the scenario, its nodes, the widgets) lives as long as the app: out of
         # the garbage collector's sight, a full collection during a storm takes a fraction of the time
         gc.freeze()
+        # young collections every GC_YOUNG allocations, not 700: the screen's short-lived objects
+        # (strips, segments: they live a frame) die before a collection sees them instead of
+        # piling up in the oldest generation, whose full collections (50-150 ms each, a few
+        # times a second while hosts stream) held keys back
+        gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
         self._launch(self.session.run, "run")
 
     def action_rerun_failed(self) -> None:
@@ -297,11 +324,30 @@ class ApsshTui(App):
     # -- navigation
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
+        self._catch_up(tab)
+        self._caught_up = tab  # its TabActivated message follows: not twice
         self._focus_tab(tab)
+
+    def _catch_up(self, tab: str) -> None:
+        """A pane just shown redraws what changed while it was hidden, before its first frame
+        (hidden panes do nothing on the timer: see apssh_tui.widgets.shown)."""
+        if tab == "output":
+            self.output.poll()
+        elif tab == "jobs":
+            self.jobs_table.refresh_rows()
+            self.jobs_table.refresh()  # the rows that changed while hidden
+            self.details.redraw()
+        elif tab == "graph":
+            self.graph.refresh_states()
+        elif tab == "topology":
+            self.topology.refresh_labels()
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if not self.screen_stack:  # the app is closing: no screen to focus anything on
             return
+        if event.pane.id and event.pane.id != self._caught_up:  # shown by a click on its tab, or by focus
+            self._catch_up(event.pane.id)
+        self._caught_up = None
         focused = self.focused
         if event.pane.id and (focused is None or event.pane not in focused.ancestors):
             self.call_after_refresh(self._focus_tab, event.pane.id)
@@ -313,7 +359,10 @@ class ApsshTui(App):
         focus = {"jobs": JobsTable, "output": OutputPane, "topology": TopologyTree, "services": ServicesTable,
                  "graph": GraphView, "failures": FailuresTable}
         widget = self.query_one(focus[tab])
-        (widget.log_widget if tab == "output" else widget).focus()
+        widget = widget.log_widget if tab == "output" else widget
+        # at once, not as widget.focus() does (after the next frame): the footer shows the new
+        # tab's keys, and the screen is laid out once for the new pane and its keys, not twice
+        widget.screen.set_focus(widget)
 
     def action_next_failed(self) -> None:
         order = self.jobs_table.display_order() or [r.key for r in self.session.model]

@@ -2,10 +2,14 @@
 """The app under load: key press to screen update while many hosts stream, and memory over time.
 
 ``make bench`` (``run_family``): a scenario of 200 hosts (real sshd, the bench hosts), each job
-printing 50 lines per second for 30 seconds (10,000 lines/s in all), run by the app driven by
-Pilot in a separate measured process (``--stream-worker``). Every 0.5 s a key switches tabs
-(``2`` output, ``1`` jobs); the latency is from the press to the first frame the app writes
-that shows the new tab. RSS is sampled every 3 s.
+printing 50 lines per second for 30 seconds (10,000 lines/s in all), run by the app (headless,
+160x50) in a separate measured process (``--stream-worker``). Every 0.15 s a key goes to the
+app's driver as a terminal sends it (``keyclock.KeyClock``), in turn ``2`` (output tab), ``1``
+(jobs tab), then ``down`` / ``up`` twice in the jobs table; its latency is from sending it to the
+end of the frame that shows its effect, reported for tab switches, cursor moves and all keys.
+Also: the app's CPU time per line received (over the whole run, and over the steady stream:
+every host connected, before the last 5 % of the lines), frames written per second, RSS every 3 s.
+``--profile FILE`` samples the stream with py-spy (collapsed stacks).
 
 Standalone (``python bench/bench_tui.py [--nodes 500]``): no connection; the jobs' states are
 changed by hand, as the runner would, to measure what the screen costs (a tick well under the
@@ -66,13 +70,22 @@ async def measure(nodes: int) -> None:
 # 5 lines every 0.1 s, for SECONDS seconds: one light process per host
 STREAM = ("perl -e '$|=1; for $t (1..{ticks}) {{ print \"line $t.$_ of a streaming host\\n\" for 1..5; "
           "select(undef, undef, undef, 0.1) }}'")
-KEY_PERIOD = 0.5
+#: one key every KEY_PERIOD seconds at most (the next one is sent when the last one is on screen)
+KEY_PERIOD = 0.15
+#: the keys, in turn: a tab switch to the output and back, then cursor moves in the jobs table
+KEYS = ("2", "1", "down", "up", "down", "up")
+TAB_KEYS = {"1", "2"}
 RSS_PERIOD = 3.0
 
 
 async def stream(args) -> dict:
-    """Run the streaming scenario in the app; returns latencies, line counts and RSS samples."""
+    """Run the streaming scenario in the app; returns latencies, line counts, CPU and RSS samples.
+
+    Keys go to the app's driver as a terminal sends them (KeyClock): a tab switch (``2`` output,
+    ``1`` jobs) and cursor moves in the jobs table, one every KEY_PERIOD, each timed to the end
+    of the frame that shows it."""
     import psutil
+    from keyclock import KeyClock, percentile
 
     hosts = Path(args.hosts_file).read_text().split()
     scheduler = Scheduler()
@@ -82,22 +95,31 @@ async def stream(args) -> dict:
     session = Session(Scenario("bench-tui.py", scheduler), None)
     app = ApsshTui(session, autostart=True)
     process = psutil.Process()
-    frames: list[tuple[float, str]] = []
-    latencies: list[float] = []
+    latencies: dict[str, list[float]] = {"tab": [], "cursor": []}
+    cpu_latencies: list[float] = []
     rss: list[float] = []
-    async with app.run_test(size=(160, 50)) as pilot:
-        from textual.widgets import TabbedContent
+    frames = 0
+    spy = None
+    async with app.run_test(size=(160, 50)):
+        display = app._display  # private (Textual 8.2.8): counts the frames written
 
-        tabs = app.query_one(TabbedContent)
-        display = app._display
-
-        def recording_display(screen, renderable):
+        def counting_display(screen, renderable):
+            nonlocal frames
+            frames += 1
             display(screen, renderable)
-            frames.append((time.perf_counter(), tabs.active))
-        app._display = recording_display
+        app._display = counting_display
+        clock = KeyClock(app)
         started = time.perf_counter()
+        cpu_started = time.process_time()
+        if args.profile:
+            spy = start_profile(args.profile, args.seconds)
         next_rss = started
-        keys = ["2", "1"]
+        sent = 0
+        # (wall, CPU, lines received): the steady stream is the part where every host is
+        # connected and printing, without the connections' set-up and the last lines
+        samples: list[tuple[float, float, int]] = []
+        streaming = len(hosts)
+        slowest: list[tuple[float, str, float, float, str]] = []  # (latency, key, sent at, CPU, connections)
         # until every job ended, or 3 x the planned time
         while session.runner.running or not any(r.state != JobState.IDLE for r in session.model):
             now = time.perf_counter()
@@ -106,32 +128,63 @@ async def stream(args) -> dict:
                 next_rss += RSS_PERIOD
             if now - started > 3 * args.seconds + 60:
                 break
-            key = keys[len(latencies) % 2]
-            wanted = "output" if key == "2" else "jobs"
-            pressed = time.perf_counter()
-            await pilot.press(key)
-            while True:
-                shown = [t for t, active in frames if t >= pressed and active == wanted]
-                if shown:
-                    latencies.append(shown[0] - pressed)
-                    break
-                if time.perf_counter() - pressed > 10:
-                    latencies.append(10.0)
-                    break
-                await asyncio.sleep(0.002)
-            frames.clear()
-            await asyncio.sleep(max(0.0, KEY_PERIOD - (time.perf_counter() - pressed)))
+            if len(session.store.streams) >= streaming:
+                samples.append((now, time.process_time(),
+                                sum(stream.line_count for stream in session.store.streams.values())))
+            key = KEYS[sent % len(KEYS)]
+            sent += 1
+            try:
+                wall, cpu = await clock.latency(key, timeout=10)
+            except asyncio.TimeoutError:
+                wall, cpu = 10.0, 0.0
+            latencies["tab" if key in TAB_KEYS else "cursor"].append(wall)
+            cpu_latencies.append(cpu)
+            connecting = session.connections.connecting_meter()
+            slowest.append((wall, key, now - started, cpu, connecting or "all connected"))
+            await asyncio.sleep(max(0.0, KEY_PERIOD - wall))
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
         rss.append(process.memory_info().rss / 2**20)
+    if spy is not None:
+        spy.wait()
     lines = sum(stream.line_count for (job, host), stream in session.store.streams.items())
     failed = sum(1 for r in session.model if not r.is_scheduler and r.state != JobState.DONE)
-    ordered = sorted(latencies)
     third = len(rss) // 3
-    return {"lines": lines, "seconds": elapsed, "lines_per_s": lines / elapsed, "failures": failed,
-            "keys": len(latencies), "key_median_ms": 1000 * statistics.median(ordered),
-            "key_p99_ms": 1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
-            "key_max_ms": 1000 * ordered[-1], "rss_series": rss, "rss_start_mb": rss[0], "rss_end_mb": rss[-1],
-            "rss_max_mb": max(rss), "rss_growth_mb": rss[-1] - (rss[third] if third else rss[0])}
+    total = len(hosts) * 5 * int(args.seconds * 10)
+    steady = [sample for sample in samples if sample[2] < 0.95 * total]  # before the last lines
+    if len(steady) < 2:
+        steady = samples[:1] * 2 if samples else [(0.0, 0.0, 0)] * 2
+    (t0, cpu0, lines0), (t1, cpu1, lines1) = steady[0], steady[-1]
+    every = sorted(latencies["tab"] + latencies["cursor"])
+    result = {"lines": lines, "seconds": elapsed, "lines_per_s": lines / elapsed, "failures": failed,
+              "app_cpu_s": cpu, "app_cpu_us_per_line": 1e6 * cpu / max(1, lines), "frames_per_s": frames / elapsed,
+              "steady_seconds": t1 - t0, "steady_lines_per_s": (lines1 - lines0) / max(1e-9, t1 - t0),
+              "steady_cpu_us_per_line": 1e6 * (cpu1 - cpu0) / max(1, lines1 - lines0),
+              "keys": len(every), "key_median_ms": 1000 * statistics.median(every),
+              "key_p99_ms": 1000 * percentile(every, 0.99), "key_max_ms": 1000 * every[-1],
+              "key_cpu_median_ms": 1000 * statistics.median(cpu_latencies),
+              "rss_series": rss, "rss_start_mb": rss[0], "rss_end_mb": rss[-1],
+              "rss_max_mb": max(rss), "rss_growth_mb": rss[-1] - (rss[third] if third else rss[0])}
+    result["slowest_keys"] = [f"{key} {1000 * wall:.0f} ms (CPU {1000 * cpu:.0f} ms) at {at:.1f} s, {connecting}"
+                              for wall, key, at, cpu, connecting in sorted(slowest, reverse=True)[:5]]
+    for kind, values in latencies.items():
+        ordered = sorted(values)
+        if ordered:
+            result[f"{kind}_keys"] = len(ordered)
+            result[f"{kind}_median_ms"] = 1000 * statistics.median(ordered)
+            result[f"{kind}_p99_ms"] = 1000 * percentile(ordered, 0.99)
+    return result
+
+
+def start_profile(path: str, seconds: float):
+    """py-spy sampling this process for ``seconds`` (100 Hz, GIL holder only, collapsed stacks)."""
+    import os
+    import subprocess
+
+    spy = Path(sys.executable).with_name("py-spy")
+    return subprocess.Popen([str(spy), "record", "--pid", str(os.getpid()), "--duration", str(int(seconds)),
+                             "--rate", "100", "--gil", "--nonblocking", "--format", "raw", "-o", path],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def run_family(bed, args, log=print):
@@ -156,8 +209,10 @@ def run_family(bed, args, log=print):
         if got["rc"] or not report:
             result.error = got["stderr"][-800:]
         results.append(result)
-        log(f"tui {param}: {report.get('lines', 0):,} lines ({report.get('lines_per_s', 0):,.0f}/s), key to screen "
-            f"median {report.get('key_median_ms', 0):.0f} ms p99 {report.get('key_p99_ms', 0):.0f} ms, "
+        log(f"tui {param}: {report.get('lines', 0):,} lines ({report.get('lines_per_s', 0):,.0f}/s, "
+            f"{report.get('app_cpu_us_per_line', 0):.0f} us CPU per line), {report.get('keys', 0)} keys to screen "
+            f"median {report.get('key_median_ms', 0):.0f} ms p99 {report.get('key_p99_ms', 0):.0f} ms (tab p99 "
+            f"{report.get('tab_p99_ms', 0):.0f}, cursor p99 {report.get('cursor_p99_ms', 0):.0f}), "
             f"RSS {report.get('rss_start_mb', 0):.0f} -> {report.get('rss_end_mb', 0):.0f} MB, cpu {got['cpu']:.1f}s, "
             f"failures {report.get('failures')}")
     return results
@@ -170,9 +225,11 @@ def main() -> None:
     cli.add_argument("--hosts-file")
     cli.add_argument("--user")
     cli.add_argument("--seconds", type=float, default=30)
+    cli.add_argument("--profile", help="--stream-worker: collapsed py-spy stacks of the stream go to this file")
     args = cli.parse_args()
     AbstractJob._detect_support_for_unicode()
     if args.stream_worker:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
         print(json.dumps(asyncio.run(stream(args))), file=sys.stderr)
         return
     asyncio.run(measure(args.nodes))

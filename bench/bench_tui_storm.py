@@ -36,8 +36,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from asynciojobs import Scheduler  # noqa: E402
+from keyclock import KeyClock, percentile  # noqa: E402
 from testbed import SSHD, Testbed  # noqa: E402
-from textual import events  # noqa: E402
 
 from apssh import SshJob, SshNode  # noqa: E402
 from apssh.scenario import Scenario  # noqa: E402
@@ -147,46 +147,6 @@ class LoopIterations:
         return times
 
 
-class KeyClock:
-    """Times keys from the moment they are sent to the end of the screen refresh that follows
-    the action they trigger.
-
-    Keys go to the app's driver as a terminal would send them: Pilot's ``press`` waits until the
-    whole process is idle (up to a second, twice), which never happens during a storm and would
-    be measured instead of the app.  The cursor actions of the jobs table are wrapped: when one
-    has run, ``call_after_refresh`` fires after the next frame that shows it.
-    """
-
-    def __init__(self, app: ApsshTui):
-        self.app = app
-        self.painted: asyncio.Future | None = None
-        table = app.jobs_table
-        for name in ("action_cursor_down", "action_cursor_up"):
-            setattr(table, name, self._timed(getattr(table, name)))
-
-    def _timed(self, action):
-        def timed_action():
-            action()
-            painted = self.painted
-            if painted is not None:
-                self.app.call_after_refresh(
-                    lambda: painted.done() or painted.set_result((time.perf_counter(), time.process_time())))
-        return timed_action
-
-    def send(self, key: str) -> None:
-        self.app._driver.send_message(events.Key(key, None))
-
-    async def latency(self, key: str, timeout: float = 30.0) -> tuple[float, float]:
-        """(wall time, CPU time of this process) from sending ``key`` to its frame.  The CPU time
-        is the work the process did before the key reached the screen, whatever share of the
-        cores the machine's other work left it."""
-        self.painted = asyncio.get_running_loop().create_future()
-        sent, cpu = time.perf_counter(), time.process_time()
-        self.send(key)
-        painted, painted_cpu = await asyncio.wait_for(self.painted, timeout)
-        return painted - sent, painted_cpu - cpu
-
-
 async def measure(session: Session, seconds: float, profile: str | None = None, folded: bool = False,
                   handshakes: int | None = HANDSHAKES_AT_ONCE) -> dict:
     app = ApsshTui(session, handshakes=handshakes)
@@ -255,10 +215,6 @@ def table_state(app: ApsshTui, key: str) -> str:
     table = app.jobs_table
     row = key if key in table._depths else table.group_of[key].key
     return str(table.get_cell(row, "state"))
-
-
-def percentile(ordered: list[float], share: float) -> float:
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def main() -> None:

@@ -138,13 +138,16 @@ def tui_table(runs) -> list[str]:
     table = group(runs, "tui")
     if not table:
         return []
-    lines = ["#### TUI: hosts streaming lines, keys driven by Pilot", "",
-             "| scenario | lines received | lines/s | key to screen median ms | p99 ms | max ms | RSS start MB | RSS end MB | RSS max MB | client CPU s |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["#### TUI: hosts streaming lines, keys sent as a terminal does (tab switches and cursor moves)", "",
+             "| scenario | lines received | lines/s | app CPU us per line | frames/s | keys | key to screen median ms | "
+             "p99 ms | max ms | tab switch p99 ms | cursor p99 ms | RSS start MB | RSS end MB | RSS max MB | client CPU s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for (param, _tool), rs in sorted(table.items()):
         m = medians(rs)
-        lines.append(f"| {param} | {_fmt(m.get('lines'))} | {_fmt(m.get('lines_per_s'))} | {_fmt(m.get('key_median_ms'), 1)} | "
-                     f"{_fmt(m.get('key_p99_ms'), 1)} | {_fmt(m.get('key_max_ms'), 1)} | {_fmt(m.get('rss_start_mb'), 0)} | "
+        lines.append(f"| {param} | {_fmt(m.get('lines'))} | {_fmt(m.get('lines_per_s'))} | "
+                     f"{_fmt(m.get('app_cpu_us_per_line'), 1)} | {_fmt(m.get('frames_per_s'), 1)} | {_fmt(m.get('keys'), 0)} | "
+                     f"{_fmt(m.get('key_median_ms'), 1)} | {_fmt(m.get('key_p99_ms'), 1)} | {_fmt(m.get('key_max_ms'), 1)} | "
+                     f"{_fmt(m.get('tab_p99_ms'), 1)} | {_fmt(m.get('cursor_p99_ms'), 1)} | {_fmt(m.get('rss_start_mb'), 0)} | "
                      f"{_fmt(m.get('rss_end_mb'), 0)} | {_fmt(m.get('rss_max_mb'), 0)} | {_fmt(m['cpu'])} |")
     memory = [r["extra"]["rss_series"] for rs in table.values() for r in rs if r["extra"].get("rss_series")]
     if memory:

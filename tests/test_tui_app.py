@@ -114,6 +114,37 @@ def test_start_key_runs_the_scenario_and_the_table_follows(testbed, arun, tmp_pa
                                          "  -  run: FAILED (r re-runs failed jobs)")
 
 
+def test_hidden_jobs_table_waits_for_its_tab_to_show_the_states(testbed, arun, tmp_path):
+    """While the output tab is shown, jobs changing state do not redraw the jobs table (a hidden tab
+    costs nothing); back on the jobs tab, its rows are painted with the states the jobs ended in."""
+    app = ApsshTui(tui_session(testbed, tmp_path))
+    seen = {}
+
+    def painted() -> str:
+        """The table's part of the screen, as its compositor paints it (Textual 8.2.8, private)."""
+        table = app.jobs_table
+        region = table.content_region
+        screen = app.screen._compositor.render_strips()
+        return "\n".join(screen[y].crop(region.x, region.right).text for y in range(region.y, region.bottom))
+
+    async def body(pilot):
+        await pilot.press("2")
+        await ticked(pilot)
+        redraws = app.jobs_table.redraws
+        assert await press_and_finish(pilot, "s")
+        seen["redraws while hidden"] = app.jobs_table.redraws - redraws
+        await pilot.press("1")
+        await ticked(pilot, 1)
+        seen["painted"] = painted()
+
+    drive(arun, app, body)
+
+    assert seen["redraws while hidden"] == 0
+    rows = {line.split()[1]: line for line in seen["painted"].splitlines()[1:] if line.split()[1:2]}
+    assert {key: next(state for state in ("done", "failed", "idle", "running") if state in rows[key])
+            for key in FIRST_RUN} == FIRST_RUN
+
+
 def test_abort_key_stops_the_remote_command(testbed, arun, tmp_path):
     """'a' mid-run stops the remote command, marks the job aborted and ends the run."""
     slow = SshJob(node(testbed, "node1"), command="sleep 51.1")
@@ -344,6 +375,29 @@ def test_topology_tree_shows_gateway_then_nodes_and_connection_states(testbed, a
     _, gateway, children = snapshots["after"]
     assert gateway.startswith(f"{user}@{gw.address}:{gw.port}  closed")
     assert [label.split("  ")[:2] for label in children] == [[f"{user}@{h.address}:{h.port}", "closed"] for h in nodes]
+
+
+def test_hidden_topology_tree_waits_for_its_tab_to_show_the_connection_states(testbed, arun, tmp_path):
+    """While the jobs tab is shown, connections opening and closing do not relabel the topology tree
+    (a hidden tab costs nothing); on its tab ('3'), the tree shows where every connection ended."""
+    app = ApsshTui(tui_session(testbed, tmp_path))
+    user, gw = testbed.user, testbed.host("gw1")
+    seen = {}
+
+    async def body(pilot):
+        relabels = app.topology.relabels
+        assert await press_and_finish(pilot, "s")
+        seen["relabels while hidden"] = app.topology.relabels - relabels
+        await pilot.press("3")
+        gateway = app.topology.root.children[0]
+        seen["gateway"] = str(gateway.label)
+        seen["nodes"] = [str(child.label).split("  ")[1] for child in gateway.children]
+
+    drive(arun, app, body)
+
+    assert seen["relabels while hidden"] == 0
+    assert seen["gateway"].startswith(f"{user}@{gw.address}:{gw.port}  closed")
+    assert seen["nodes"] == ["closed"] * 3
 
 
 def test_services_pane_starts_shows_status_and_stops_a_service(testbed, arun):

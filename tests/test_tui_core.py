@@ -8,11 +8,15 @@ Every run talks to the real testbed sshd; the remote commands test for files in 
 from __future__ import annotations
 
 import asyncio
+import gc
+import hashlib
 import io
+import itertools
 import json
 import socket
 import tempfile
 import time
+from pathlib import Path
 
 import pytest
 from asynciojobs import Scheduler
@@ -417,6 +421,40 @@ def test_output_digest_does_not_depend_on_batches():
 
     assert store.digest("probe", "fit01") == store.digest("probe", "fit02")
     assert store.digest("probe", "fit03") != store.digest("probe", "fit01")
+
+
+@settings(max_examples=80, deadline=None)
+@given(texts=st.lists(st.text(max_size=12), min_size=1, max_size=30), cuts=st.sets(st.integers(1, 29)))
+def test_output_digest_and_record_do_not_depend_on_batches_whatever_the_text(texts, cuts):
+    """Any lines (empty, with NUL or other control characters) split in any batches give the digest
+    and the record file of the same lines in one batch, line by line."""
+    lines = [text.replace("\n", " ") + "\n" for text in texts]
+    bounds = [0, *sorted(cut for cut in cuts if cut < len(lines)), len(lines)]
+    with tempfile.TemporaryDirectory() as directory:
+        store = OutputStore(directory)
+        store.add("probe", "whole", "out", lines)
+        for start, end in itertools.pairwise(bounds):
+            store.add("probe", "split", "out", lines[start:end])
+        store.flush()
+        one_by_one = hashlib.sha1()
+        for line in lines:
+            one_by_one.update(f"out\0{line}".encode("utf-8", "replace"))
+        assert store.digest("probe", "split") == store.digest("probe", "whole") == one_by_one.hexdigest()
+        files = Path(directory) / "probe"
+        assert (files / "split.out").read_bytes() == (files / "whole.out").read_bytes() == "".join(lines).encode(
+            "utf-8", "replace")
+
+
+def test_lines_in_memory_are_not_tracked_by_the_garbage_collector():
+    """The store keeps its lines as plain tuples, which the garbage collector stops tracking: a full
+    collection does not go over 100,000 lines in memory.  Its reading methods still give Lines."""
+    store = OutputStore(None)
+    for batch in range(20):
+        store.add("probe", f"fit{batch % 4:02d}", "out", [f"line {batch}.{index}\n" for index in range(50)])
+    gc.collect()
+    kept = [line for stream in store.streams.values() for line in stream.lines] + list(store.interleaved)
+    assert len(kept) == 2000 and not any(gc.is_tracked(line) for line in kept)
+    assert store.job_lines("probe")[0].text == "line 0.0" and store.since(998)[-1].text == "line 19.49"
 
 
 # ---------------------------------------------------------------- gathering

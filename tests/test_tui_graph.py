@@ -79,6 +79,31 @@ def test_graph_key_draws_jobs_in_layers_with_edges_and_live_states(testbed, arun
     assert seen["style check"] == "bold red" and seen["style report"] == "green"
 
 
+def test_hidden_graph_waits_for_its_tab_to_show_the_states(testbed, arun, tmp_path):
+    """While another tab is shown, jobs changing state do not repaint the graph (a hidden tab costs
+    nothing); back on the graph tab, its first frame shows the states they ended in."""
+    app = ApsshTui(tui_session(testbed, tmp_path))
+    seen = {}
+
+    async def body(pilot):
+        await open_graph(pilot)
+        graph = app.graph
+        await pilot.press("1")
+        await ticked(pilot)
+        repaints = graph.repaints
+        await finish(pilot)
+        seen["repaints while hidden"] = graph.repaints - repaints
+        await pilot.press("5")
+        seen["repaints when shown"] = graph.repaints - repaints
+        seen["shown"] = text(graph)
+
+    drive(arun, app, body)
+
+    assert seen["repaints while hidden"] == 0
+    assert seen["repaints when shown"] == 1
+    assert "✗ check: check flag" in seen["shown"] and "✓ report" in seen["shown"]
+
+
 def sibling_session(testbed):
     """Six 'probe' siblings over node1-4 (the one on node3 fails), and 'collect' after them all."""
     nodes = [node(testbed, name) for name in ("node1", "node2", "node3", "node4")]

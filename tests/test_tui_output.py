@@ -207,7 +207,7 @@ def test_replay_interleaves_output_in_time_order(testbed, arun, tmp_path):
     session = session_of(Scheduler(ping, pong, timeout=30), {"ping": ping, "pong": pong},
                          record_base=tmp_path / "runs")
     assert arun(session.run()) is True
-    live = [f"{line.host} [{line.job}]: {line.text}" for line in session.store.interleaved]
+    live = [f"{line.host} [{line.job}]: {line.text}" for line in session.store.interleaved_lines()]
     app = ApsshTui(ReplaySession(session.record_dir))
     seen = {}
 
@@ -366,3 +366,34 @@ def test_a_long_line_read_back_from_the_record_can_be_scrolled_to_its_end(testbe
     drive(arun, app, body)
 
     assert seen["top line"].rstrip().endswith("x!")
+
+
+def test_a_hidden_output_pane_does_no_work_per_line_and_catches_up_when_shown(testbed, arun):
+    """While the jobs tab is shown, the output pane's view is not updated however many lines arrive
+    (a hidden tab costs nothing per line); switching to the output tab shows every line at once."""
+    nodes = {name: node(testbed, name) for name in NODES}
+    jobs = {f"stream{i}": SshJob(nodes[name], command=f"seq -f 'n{i} %g' 1 300", label="stream")
+            for i, name in enumerate(NODES)}
+    app = ApsshTui(session_of(Scheduler(*jobs.values(), timeout=60), jobs))
+    seen = {}
+
+    async def body(pilot):
+        output = app.output
+        assert app.tabs.active == "jobs" and not output.shown
+        updates = output.polls
+        assert await start_and_finish(pilot)
+        await ticked(pilot)  # ticks went by after the last line: none of them touched the hidden pane
+        seen["updates while hidden"] = output.polls - updates
+        seen["lines while hidden"] = len(output.log_widget.lines)
+        await pilot.press("2")
+        await ticked(pilot, 1)
+        seen["shown"] = output.shown
+        seen["lines"] = set(output.log_widget.lines)
+
+    drive(arun, app, body)
+
+    assert seen["updates while hidden"] == 0 and seen["lines while hidden"] == 0
+    assert seen["shown"]
+    expected = {f"{jobs[f'stream{i}'].node.hostname} [stream{i}]: n{i} {n}"
+                for i in range(len(NODES)) for n in range(1, 301)}
+    assert expected <= seen["lines"]

@@ -50,8 +50,10 @@ def test_cursor_and_related_rows_are_drawn_around_the_selection(testbed, arun, t
         cursor = table.get_component_rich_style("jobs-table--cursor").bgcolor
         for _ in range(table.get_row_index("check")):
             await pilot.press("down")
-        assert await until(lambda: table.drawn("check") is not None and table.drawn("report") is not None
-                           and job_cell_colour(table, "report") is not None, pilot=pilot)
+        up, down = RELATED_STYLES["up"].split()[-1], RELATED_STYLES["down"].split()[-1]
+        # every row in view is drawn again after the move: wait for the related ones, not for any drawing
+        await until(lambda: table.drawn("check") is not None and job_cell_colour(table, "report") == down
+                    and all(job_cell_colour(table, f"probe-node{n}") == up for n in (1, 2, 3)), pilot=pilot)
         seen["selected"] = table.selected_keys()
         seen["cursor drawn"] = any(segment.style.bgcolor == cursor for segment in table.drawn("check")
                                    if segment.style is not None)

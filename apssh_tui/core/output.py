@@ -21,6 +21,8 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import islice
+from operator import itemgetter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -43,6 +45,13 @@ class Line(NamedTuple):
 
     ``seq`` orders every line of the store (arrival order); ``stream`` is ``out``, ``err``,
     ``event`` or ``attempt``; ``attempt`` counts from 1.
+
+    In memory the store keeps each line as a plain tuple of the same fields in the same order
+    (a *raw line*: ``line[TEXT]``, and ``Line._make(line)`` gives a Line): the garbage collector
+    stops tracking a tuple of strings and numbers, while it goes over every instance of a
+    tuple subclass such as Line at each full collection (100,000 lines in memory: a pause of
+    0.1-0.2 s every few seconds while hosts stream).  The reading methods give Lines unless
+    asked for raw lines (``raw=True``, for the views).
     """
 
     seq: int
@@ -56,11 +65,19 @@ class Line(NamedTuple):
 
 #: the former name of a line of the interleaved view
 Entry = Line
+#: the index of each field in a line (a raw line or a Line)
+SEQ, TIME, JOB, HOST, STREAM, TEXT, ATTEMPT = range(7)
+
+
+def as_line(raw) -> Line:
+    """A raw line (or a Line) as a Line."""
+    return raw if isinstance(raw, Line) else Line._make(raw)
 
 
 @dataclass
 class Stream:
-    """The output of one host in one job (every attempt, the last ``keep_lines`` lines)."""
+    """The output of one host in one job (every attempt, the last ``keep_lines`` lines, as raw
+    lines: see Line)."""
 
     lines: deque
     attempt: int = 1
@@ -112,6 +129,20 @@ class RecordFiles:
         if self._count >= PENDING_LINES or time.monotonic() - self._flushed > FLUSH_SECONDS:
             self.flush()
 
+    def append_text(self, key: tuple | None, text: str, count: int, check: bool = True) -> None:
+        """``count`` lines, already joined with their newlines in ``text``, at the end of the
+        file of ``key`` (see :meth:`append`): one string per batch, not one per line.
+        ``check``: False when another append follows at once (it decides whether to flush)."""
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = self._pending[key] = []
+        pending.append(text)
+        if key is None:
+            self.timeline_size += len(text.encode("utf-8", "replace"))
+        self._count += count
+        if check and (self._count >= PENDING_LINES or time.monotonic() - self._flushed > FLUSH_SECONDS):
+            self.flush()
+
     def flush(self) -> None:
         pending, self._pending, self._count = self._pending, {}, 0
         self._flushed = time.monotonic()
@@ -150,7 +181,7 @@ class OutputStore:
         self.keep_min = min(keep_min, keep_lines)
         self.limit = keep_lines  # what each (job, host) keeps now
         self.streams: dict[tuple[str, str], Stream] = {}
-        self.interleaved: deque[Line] = deque(maxlen=keep_interleaved)
+        self.interleaved: deque[tuple] = deque(maxlen=keep_interleaved)  # raw lines (see Line)
         self.seq = 0
         self._hosts_of_job: dict[str, list[str]] = {}
         self._jobs_of_host: dict[str, list[str]] = {}
@@ -215,28 +246,33 @@ class OutputStore:
         now = time.time() if when is None else when
         record = self._stream(job, host)
         attempt = record.attempt
-        texts = [line[:-1] if line.endswith("\n") else line for line in lines]
-        overflow = len(record.lines) + len(texts) - record.lines.maxlen
+        count = len(lines)
+        texts = [line[:-1] if line[-1:] == "\n" else line for line in lines]
+        overflow = len(record.lines) + count - record.lines.maxlen
         if overflow > 0:
-            record.dropped += min(overflow, len(record.lines) + len(texts))
-        record.line_count += len(texts)
+            record.dropped += min(overflow, len(record.lines) + count)
+        record.line_count += count
+        # every line with its newline, in one string: what the record file gets, and (after
+        # the stream's name on each line) what the digest reads, the same however the output
+        # was split in batches
+        joined = "\n".join(texts) + "\n"
         if stream != EVENT_NAME:
-            # line by line: the same output must give the same digest however it was split in batches
-            for text in texts:
-                record.digest.update(f"{stream}\0{text}\n".encode("utf-8", "replace"))
-        fresh = []
-        for text in texts:
-            self.seq += 1
-            fresh.append(Line(self.seq, now, job, host, stream, text, attempt))
+            prefix = f"{stream}\0"
+            record.digest.update((prefix + ("\n" + prefix).join(texts) + "\n").encode("utf-8", "replace"))
+        first = self.seq + 1
+        self.seq += count
+        # raw lines (see Line): plain tuples, which the garbage collector stops tracking
+        fresh = [(seq, now, job, host, stream, text, attempt)
+                 for seq, text in zip(range(first, first + count), texts, strict=True)]
         record.lines.extend(fresh)
         self.interleaved.extend(fresh)
         if self._files is not None:
-            self._write(job, host, stream, attempt, lines, now)
+            self._write(job, host, stream, attempt, joined, count, now)
 
-    def _write(self, job: str, host: str, stream: str, attempt: int, lines: list[str], now: float) -> None:
+    def _write(self, job: str, host: str, stream: str, attempt: int, joined: str, count: int, now: float) -> None:
         self._timeline_start.setdefault(job, self._files.timeline_size)
-        self._files.append((job, host, stream, attempt), lines)
-        self._files.append(None, [f"{now:.6f}\t{job}\t{host}\t{stream}\t{attempt}\t{len(lines)}\n"])
+        self._files.append_text((job, host, stream, attempt), joined, count, check=False)
+        self._files.append_text(None, f"{now:.6f}\t{job}\t{host}\t{stream}\t{attempt}\t{count}\n", 1)
 
     def timeline_start(self, jobs) -> int:
         """Where the first timeline row of any of ``jobs`` is (bytes; 0 when not known)."""
@@ -257,14 +293,14 @@ class OutputStore:
     def lines(self, job: str, host: str) -> list[tuple[str, str]]:
         """(stream, text) pairs kept in memory for ``host`` in ``job`` (every attempt)."""
         stream = self.streams.get((job, host))
-        return [(line.stream, line.text) for line in stream.lines] if stream else []
+        return [(line[STREAM], line[TEXT]) for line in stream.lines] if stream else []
 
     def current_lines(self, job: str, host: str) -> list[str]:
         """The texts of ``host``'s output (no events) in ``job``'s current attempt."""
         stream = self.streams.get((job, host))
         if stream is None:
             return []
-        return [line.text for line in stream.lines if line.attempt == stream.attempt and line.stream != EVENT_NAME]
+        return [line[TEXT] for line in stream.lines if line[ATTEMPT] == stream.attempt and line[STREAM] != EVENT_NAME]
 
     def hosts(self, job: str) -> list[str]:
         """Hosts that printed something in ``job``, in the order they first did."""
@@ -279,32 +315,41 @@ class OutputStore:
         stream = self.streams.get((job, host))
         return stream.dropped if stream else 0
 
-    def job_lines(self, job: str) -> list[Line]:
-        """Every line in memory of ``job``, all hosts, in arrival order, with attempt separators."""
+    def job_lines(self, job: str, raw: bool = False) -> list[Line]:
+        """Every line in memory of ``job``, all hosts, in arrival order, with attempt separators
+        (``raw``: as raw lines, see Line)."""
         sources = [self.streams[(job, host)].lines for host in self._hosts_of_job.get(job, [])]
         sources.append(self._markers.get(job, []))
-        return list(heapq.merge(*sources, key=_seq))
+        return _lines(heapq.merge(*sources, key=_seq), raw)
 
-    def host_lines(self, host: str) -> list[Line]:
-        """Every line in memory of ``host``, all jobs, in arrival order, with attempt separators."""
+    def host_lines(self, host: str, raw: bool = False) -> list[Line]:
+        """Every line in memory of ``host``, all jobs, in arrival order, with attempt separators
+        (``raw``: as raw lines, see Line)."""
         jobs = self._jobs_of_host.get(host, [])
         sources = [self.streams[(job, host)].lines for job in jobs]
         sources += [self._markers.get(job, []) for job in jobs]
-        return list(heapq.merge(*sources, key=_seq))
+        return _lines(heapq.merge(*sources, key=_seq), raw)
 
     def digest(self, job: str, host: str) -> str:
         """Digest of ``host``'s output in ``job``'s current attempt."""
         stream = self.streams.get((job, host))
         return stream.digest.hexdigest() if stream else hashlib.sha1().hexdigest()
 
-    def since(self, seq: int) -> list[Line] | None:
-        """Interleaved lines newer than ``seq``; None when some of them already left memory."""
-        if not self.interleaved or self.interleaved[-1].seq <= seq:
+    def since(self, seq: int, raw: bool = False) -> list[Line] | None:
+        """Interleaved lines newer than ``seq``; None when some of them already left memory
+        (``raw``: as raw lines, see Line)."""
+        interleaved = self.interleaved
+        if not interleaved or interleaved[-1][SEQ] <= seq:
             return []
-        if self.interleaved[0].seq > seq + 1:
+        if interleaved[0][SEQ] > seq + 1:
             return None
-        start = len(self.interleaved) - (self.interleaved[-1].seq - seq)
-        return [self.interleaved[i] for i in range(start, len(self.interleaved))]
+        fresh = list(islice(reversed(interleaved), interleaved[-1][SEQ] - seq))  # indexing a deque
+        fresh.reverse()  # is linear: from its end, once
+        return fresh if raw else _lines(fresh, False)
+
+    def interleaved_lines(self) -> list[Line]:
+        """The interleaved lines in memory, as Lines (:attr:`interleaved` holds raw lines)."""
+        return _lines(self.interleaved, False)
 
     def search(self, text: str, job: str | None = None, host: str | None = None) -> list[Line]:
         """Lines in memory whose text contains ``text`` (case-insensitive)."""
@@ -314,13 +359,17 @@ class OutputStore:
         elif host is not None:
             pool = self.host_lines(host)
         else:
-            pool = list(self.interleaved)
+            pool = self.interleaved_lines()
         return [line for line in pool if needle in line.text.lower()
                 and (host is None or line.host == host)]
 
 
-def _seq(line: Line) -> int:
-    return line.seq
+_seq = itemgetter(SEQ)
+
+
+def _lines(lines, raw: bool) -> list:
+    """``lines`` (raw lines or Lines) as a list of raw lines, or of Lines."""
+    return list(lines) if raw else [line if isinstance(line, Line) else Line._make(line) for line in lines]
 
 
 def safe_name(name: str) -> str:

@@ -14,7 +14,20 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .gather import gather
-from .output import ATTEMPT_NAME, EVENT_NAME, STDERR_NAME, TIMELINE_FILE, Line, OutputStore
+from .output import (
+    ATTEMPT_NAME,
+    EVENT_NAME,
+    HOST,
+    JOB,
+    STDERR_NAME,
+    STREAM,
+    TEXT,
+    TIME,
+    TIMELINE_FILE,
+    Line,
+    OutputStore,
+    as_line,
+)
 from .recorded import Matching, RecordedLines, recorded_lines
 
 MODES = ("job", "host", "all", "gathered")
@@ -163,10 +176,10 @@ class OutputView:
             return
         pairs = []
         if self.mode == "job":
-            source = self.store.job_lines(self.job) if self.job else []
+            source = self.store.job_lines(self.job, raw=True) if self.job else []
             pairs = [(self.job, host) for host in self.store.hosts(self.job)] if self.job else []
         elif self.mode == "host":
-            source = self.store.host_lines(self.host) if self.host else []
+            source = self.store.host_lines(self.host, raw=True) if self.host else []
             pairs = [(job, self.host) for job in self.store.jobs(self.host)] if self.host else []
         else:
             source = self.store.interleaved
@@ -184,7 +197,7 @@ class OutputView:
             return -1
         if self.store.seq == self._cursor:
             return 0
-        fresh = self.store.since(self._cursor)
+        fresh = self.store.since(self._cursor, raw=True)
         if fresh is None:
             self.build()
             return -1
@@ -213,14 +226,16 @@ class OutputView:
             return self.top[index]
         index -= len(self.top)
         start, recorded, base = self._runs[bisect.bisect_right(self._run_starts, index) - 1]
-        return (self.recorded if recorded else self.lines)[base + index - start]
+        item = (self.recorded if recorded else self.lines)[base + index - start]
+        return item if isinstance(item, ViewLine) else as_line(item)
 
     def _extend(self, lines) -> None:
         start = len(self.lines)
         self.lines.extend(lines)
         if len(self.lines) > start:
             # a store line gets its prefix when drawn: allow for the longest one
-            width = max(len(line.text) for line in self.lines[start:]) + self._prefix_allowance()
+            width = max(len(line[TEXT] if not isinstance(line, ViewLine) else line.text)
+                        for line in self.lines[start:]) + self._prefix_allowance()
             self.width = max(self.width, width)
 
     def _prefix_allowance(self) -> int:
@@ -234,6 +249,8 @@ class OutputView:
         """The store's ``source`` lines this view keeps (``checked``: some may belong to other
         jobs or hosts).  They stay store lines: :meth:`display` makes the displayed line of the
         few on screen."""
+        if self.mode == "all" and not (self.filter.hide and self.filter):
+            return list(source)  # every line is wanted: no test per line
         if checked or (self.filter.hide and self.filter):
             return [line for line in source if self._wanted(line)]
         return list(source)
@@ -247,16 +264,17 @@ class OutputView:
         """The plain text of every line of the view."""
         return [self.display(index).plain for index in range(len(self))]
 
-    def _wanted(self, line: Line) -> bool:
-        if self.mode == "job" and line.job != self.job:
+    def _wanted(self, line) -> bool:
+        """Whether this view shows store ``line`` (a raw line or a Line)."""
+        if self.mode == "job" and line[JOB] != self.job:
             return False
         if self.mode == "host":
-            if line.stream == ATTEMPT_NAME:
-                if line.job not in self.store.jobs(self.host):
+            if line[STREAM] == ATTEMPT_NAME:
+                if line[JOB] not in self.store.jobs(self.host):
                     return False
-            elif line.host != self.host:
+            elif line[HOST] != self.host:
                 return False
-        return line.stream == ATTEMPT_NAME or self.filter.keeps(line.text)
+        return line[STREAM] == ATTEMPT_NAME or self.filter.keeps(line[TEXT])
 
     def _view_line(self, line: Line) -> ViewLine:
         with_job = self.mode in ("all", "host")
@@ -310,7 +328,7 @@ class OutputView:
         for when, count in self.recorded.groups():
             end = in_memory
             before = when - TIME_RESOLUTION  # the timeline keeps microseconds: within that, the record first
-            while end < len(lines) and getattr(lines[end], "time", 0.0) < before:
+            while end < len(lines) and (lines[end][TIME] if not isinstance(lines[end], ViewLine) else 0.0) < before:
                 end += 1
             add(False, in_memory, end - in_memory)
             in_memory = end

@@ -8,6 +8,7 @@ from textual.widgets import Static
 from apssh_tui.core.failures import failure_cause, last_stderr_line
 from apssh_tui.core.states import PROBLEM_STATES, JobState
 
+from .shown import shown
 from .styles import DURATION_TICKS, duration_text, job_state_text
 
 #: lines of the pane used when it has no size yet (before the first layout)
@@ -44,6 +45,15 @@ class JobDetails(Static):
         self._stale = True
         self.refresh_details()
 
+    def redraw(self) -> None:
+        """Draw the details again (the pane is shown again after a hidden while)."""
+        self._stale = True
+        self.refresh_details()
+
+    def on_show(self) -> None:
+        """Shown again (its tab, or a terminal wide enough again): what changed meanwhile."""
+        self.redraw()
+
     def changed(self, key: str) -> None:
         """Job ``key`` changed: redraw at the next refresh if the pane shows it (the job, a member
         of the group, or a job it needs or that needs it)."""
@@ -60,7 +70,10 @@ class JobDetails(Static):
         return self.size.height or DEFAULT_ROOM
 
     def refresh_details(self) -> None:
-        """Redraw if what is shown changed (a running job's duration changes all the time)."""
+        """Redraw if what is shown changed (a running job's duration changes all the time); not
+        while the pane is hidden (see apssh_tui.widgets.shown and :meth:`redraw`)."""
+        if not shown(self):
+            return
         record = self.model.records.get(self.key) if self.group is None and self.key is not None else None
         self._ticks += 1
         running = record is not None and record.state == JobState.RUNNING

@@ -2,8 +2,10 @@
 
 Textual's Footer rebuilds all its key widgets whenever the bindings change, and the screen is
 then laid out again (about 0.1 s of CPU here). Starting or ending a run changes only which keys
-are enabled; this footer then dims or enables its existing keys, and rebuilds only when the
-shown keys themselves change (a tab with other keys, a remapped key).
+are enabled; switching between the jobs and output tabs only hides or shows the jobs table's
+keys. This footer then dims, enables, hides or shows its existing keys, and rebuilds only when
+a key it never had is to be shown (a tab with keys of its own, a remapped key) or the order of
+the keys changed.
 """
 
 from __future__ import annotations
@@ -33,11 +35,17 @@ class KeysFooter(Footer):
             return  # as Footer: nothing to show now
         keys = list(self.query(FooterKey).exclude(".-command-palette"))
         shown = self._shown()
-        if [(key.key, key.action) for key in keys] == [(key, action) for key, action, _ in shown]:
-            for widget, (_, _, enabled) in zip(keys, shown, strict=True):
-                if widget._disabled == enabled:  # only this changed: no rebuild, no new layout
-                    widget._disabled = not enabled
-                    widget.set_class(not enabled, "-disabled")
+        position = {(key.key, key.action): index for index, key in enumerate(keys)}
+        wanted = [position.get((key, action), -1) for key, action, _ in shown]
+        if -1 not in wanted and wanted == sorted(wanted):  # every key is there, in this order
+            enabled_at = {index: enabled for index, (_, _, enabled) in zip(wanted, shown, strict=True)}
+            for index, widget in enumerate(keys):
+                displayed = index in enabled_at
+                if widget.display != displayed:  # another tab's keys: hidden, kept for when it is back
+                    widget.display = displayed
+                if displayed and widget._disabled == enabled_at[index]:  # no rebuild, no new layout
+                    widget._disabled = not enabled_at[index]
+                    widget.set_class(not enabled_at[index], "-disabled")
         elif not self._rebuild_pending:  # one rebuild for any number of changes before the next frame
             self._rebuild_pending = True
             self.call_after_refresh(self.recompose)

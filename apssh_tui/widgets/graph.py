@@ -27,6 +27,7 @@ from apssh_tui.core.graph import (
 )
 from apssh_tui.core.groups import FOLD_THRESHOLD, sibling_groups
 
+from .shown import shown
 from .styles import JOB_STYLES
 
 EDGE_STYLE = Style.parse("grey50")
@@ -81,6 +82,8 @@ class GraphView(ScrollView, can_focus=True):
         self._related: set[int] | None = None  # edges of the selected box (computed once per repaint)
         self._ports_by_row: dict[int, dict[int, set[int]]] = {}
         self._dirty = False
+        self.repaints = 0  # repaints for state changes (none while the graph is hidden)
+        self._scroll_pending = False  # the selection moved while hidden: scroll to it when shown
 
     # -- layout (in a thread)
     def on_mount(self) -> None:
@@ -156,8 +159,11 @@ class GraphView(ScrollView, can_focus=True):
         box = self.box_of(key)
         if box is not None and box != self.selected:
             self.selected = box
-            self._repaint()
-            self.scroll_to_selected()
+            if shown(self):
+                self._repaint()
+                self.scroll_to_selected()
+            else:  # the cursor of the jobs table moves: the hidden graph follows when shown
+                self._dirty = self._scroll_pending = True
 
     def _select(self, key: str | None) -> None:
         if key is None or key == self.selected:
@@ -252,9 +258,15 @@ class GraphView(ScrollView, can_focus=True):
         self._dirty = True
 
     def refresh_states(self) -> None:
-        if self._dirty:
+        """Repaint if some job changed state since the last repaint, and the graph is shown
+        (hidden, it waits until its tab is shown again: see apssh_tui.widgets.shown)."""
+        if self._dirty and shown(self):
             self._dirty = False
+            self.repaints += 1
             self._repaint()
+            if self._scroll_pending:
+                self._scroll_pending = False
+                self.scroll_to_selected()
 
     def _repaint(self) -> None:
         self._cache.clear()

@@ -27,6 +27,7 @@ from apssh_tui.core.jobfilter import JobFilter
 from apssh_tui.core.natural import natural_key
 from apssh_tui.core.states import JobRecord, JobState
 
+from .shown import shown
 from .styles import DURATION_TICKS, duration_text, job_state_text
 
 COLUMNS = ("state", "job", "node", "label", "duration", "tries", "requires")
@@ -104,6 +105,7 @@ class JobsTable(ScrollView, can_focus=True):
         self._versions: dict[str, int] = {}  # row key -> bumped when the row must be drawn again
         self._header: Strip | None = None
         self._ticks = 0
+        self.redraws = 0  # redraws for rows that changed (none while the table is hidden)
         self._row_styles: dict[str, Style] = {}
         self._frame = ((0, 0), 0)  # scroll offset and width of the frame being drawn
         self.related: dict[str, str] = {}  # job key -> "up" or "down", around the selected row
@@ -246,7 +248,8 @@ class JobsTable(ScrollView, can_focus=True):
             if key in self._row_index:
                 self._versions[key] = self._versions.get(key, 0) + 1
                 redraw = redraw or key in in_view
-        if redraw:
+        if redraw and shown(self):  # hidden, it is drawn again when shown (see the app's _catch_up)
+            self.redraws += 1
             self.refresh()
 
     def _grow(self, values: list) -> None:

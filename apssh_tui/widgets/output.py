@@ -16,6 +16,7 @@ from apssh_tui.core.groups import siblings_of
 from apssh_tui.core.views import MODES, Filter, OutputView
 
 from .output_log import OutputLog
+from .shown import shown
 
 __all__ = ["MODES", "OutputPane"]
 
@@ -39,6 +40,7 @@ class OutputPane(Vertical):
         self.host: str | None = None
         self.search = Filter()
         self._hide = True  # what the search field being typed in will do (see open_search)
+        self.polls = 0  # the updates of the view done (none while the pane is hidden)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="output-title")
@@ -80,10 +82,25 @@ class OutputPane(Vertical):
     def title(self) -> str:
         return self.view.title() if self.view else ""
 
+    @property
+    def shown(self) -> bool:
+        """Whether the pane is displayed (its tab is the active one)."""
+        return shown(self)
+
     def poll(self) -> None:
-        """Bring the view up to date (called on the app's timer)."""
+        """Bring the view up to date (called on the app's timer, and when the pane is shown).
+
+        A hidden pane does nothing: the new lines wait in the store, and the view catches up
+        with them when the pane is shown again (rebuilt from the store when more arrived than
+        memory keeps), so a hidden pane costs nothing per line."""
+        if self.shown:
+            self.catch_up()
+
+    def catch_up(self) -> None:
+        """Bring the view up to date with the store, shown or not."""
         if self.view is None or not self.query("#output-log"):  # none: the app is being taken down
             return
+        self.polls += 1
         added = self.view.update()
         if added < 0:
             self.log_widget.reset()
@@ -92,6 +109,7 @@ class OutputPane(Vertical):
 
     def save(self, path):
         """Write the view on screen (with its search) to ``path``."""
+        self.catch_up()
         return self.view.save(path)
 
     # -- search

@@ -11,7 +11,7 @@ from __future__ import annotations
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
-from textual.geometry import Size
+from textual.geometry import Offset, Region, Size
 from textual.reactive import var
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -44,7 +44,8 @@ class OutputLog(ScrollView, can_focus=True):
         super().__init__(**kwds)
         self.view: OutputView | None = None
         self._auto_scrolling = False
-        self._cache: dict[int, Strip] = {}
+        self._cache: dict[int, Strip] = {}  # line index -> its strip, as painted in _frame
+        self._frame = (Offset(0, 0), 0, Style())  # scroll offset, width, style of the last frame
         self.current_match: int | None = None  # the line index of the match found last
 
     @property
@@ -137,20 +138,27 @@ class OutputLog(ScrollView, can_focus=True):
         self._resize()
 
     # -- drawing
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # what every line of the frame needs, worked out once (rich_style walks the ancestors)
+        frame = (self.scroll_offset, self.size.width, self.rich_style)
+        if frame[0].x != self._frame[0].x or frame[1:] != self._frame[1:]:
+            self._cache.clear()  # drawn for another width, horizontal scroll or style
+        self._frame = frame
+        return super().render_lines(crop)
+
     def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
+        (scroll_x, scroll_y), width, rich_style = self._frame
         index = scroll_y + y
-        width = self.size.width
-        rich_style = self.rich_style
         if self.view is None or index >= len(self.view):
             return Strip.blank(width, rich_style)
         strip = self._cache.get(index)
-        if strip is None:
-            strip = self._strip(index, rich_style)
+        if strip is None:  # a line is drawn once, then moves up the pane as new lines come
+            strip = self._strip(index, rich_style).crop_extend(scroll_x, scroll_x + width, rich_style)
+            strip = strip.apply_offsets(scroll_x, index)
             if len(self._cache) > 2000:
                 self._cache.clear()
             self._cache[index] = strip
-        return strip.crop_extend(scroll_x, scroll_x + width, rich_style).apply_offsets(scroll_x, index)
+        return strip
 
     def _strip(self, index: int, rich_style: Style) -> Strip:
         text = line_text(self.view.display(index), self.view.filter, rich_style)

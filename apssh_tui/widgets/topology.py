@@ -7,6 +7,7 @@ from textual.widgets import Tree
 
 from apssh_tui.core.connections import Connection
 
+from .shown import shown
 from .styles import CONNECTION_STYLES
 
 
@@ -26,6 +27,7 @@ class TopologyTree(Tree):
         self.connections = connections
         self._tree_items = {}
         self._dirty: set[str] = set()
+        self.relabels = 0  # passes that relabelled connections (none while the tree is hidden)
 
     def on_mount(self) -> None:
         self.root.expand()
@@ -42,6 +44,11 @@ class TopologyTree(Tree):
         self._dirty.add(key)
 
     def refresh_labels(self) -> None:
+        """Relabel the connections that changed, when the tree is shown (hidden, they wait
+        until its tab is shown again: see apssh_tui.widgets.shown)."""
+        if not self._dirty or not shown(self):
+            return
+        self.relabels += 1
         for key in self._dirty:
             if key in self._tree_items:
                 self._tree_items[key].set_label(connection_label(self.connections.connections[key]))
