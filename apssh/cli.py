@@ -29,7 +29,11 @@ from .sshproxy import HOST_KEY_POLICIES, HostKeyError, SshConnectError
 from .targets import Target, TargetError, analyze_target, fold, parse_login, resolve_targets
 from .version import __version__
 
-DEFAULT_WINDOW = 50
+# connections open at once: measured at 250 and 1000 hosts (bench/RESULTS.md, "Third pass"),
+# 200 costs 15-20 % less client CPU than 50 for the same wall time (fewer, fuller turns of the
+# event loop) and about 5 MB more at 1000 hosts; no limit (apssh 0.27's default, still -w 0)
+# saves little more CPU, adds 20+ MB at 1000 hosts and starts every handshake at once
+DEFAULT_WINDOW = 200
 DEFAULT_TIMEOUT = 30
 # a keepalive every 15 s, the server taken for dead after 4 unanswered: noticed within about a minute
 DEFAULT_KEEPALIVE = (15.0, 4)
