@@ -28,20 +28,20 @@ def config_paths(ssh_config: Any) -> list[Path]:
     if ssh_config is None:
         return []
     if ssh_config == ():
-        default = _default_config_path_now()
+        default = _default_config_path()
         return [default] if default.is_file() else []
     paths = [ssh_config] if isinstance(ssh_config, (str, os.PathLike)) else ssh_config
     return [Path(path).expanduser() for path in paths]
 
 
+def _default_config_path() -> Path:
+    """~/.ssh/config, worked out once per value of $HOME."""
+    return _config_in_home(os.environ.get("HOME"))
+
+
 @functools.lru_cache(maxsize=4)
-def _default_config_path(home: str | None = None) -> Path:
-    return Path("~/.ssh/config").expanduser()
-
-
-def _default_config_path_now() -> Path:
-    """~/.ssh/config, expanded once per value of $HOME."""
-    return _default_config_path(os.environ.get("HOME"))
+def _config_in_home(home: str | None) -> Path:
+    return (Path(home) if home else Path.home()) / ".ssh" / "config"
 
 
 def _stamp(paths: list[Path]) -> tuple:
