@@ -18,6 +18,7 @@ from pathlib import Path
 import asyncssh
 from asyncssh.config import SSHClientConfig
 
+from . import _readhold
 from . import keys as keys_module
 from ._writes import CoalescedWrites
 
@@ -141,6 +142,7 @@ class _Connection(asyncssh.SSHClientConnection):
     _sending = False
 
     def connection_made(self, transport) -> None:
+        _readhold.watch(transport)
         writes = CoalescedWrites(transport)
         self._writes = weakref.ref(writes)
         super().connection_made(writes)

@@ -9,6 +9,7 @@ from dataclasses import replace
 from functools import partial
 
 import graphviz
+from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
@@ -16,13 +17,14 @@ from textual.containers import Horizontal
 from textual.reactive import Reactive
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Header, Log, TabbedContent, TabPane
+from textual.widgets import Header, Input, Log, TabbedContent, TabPane
 
 from apssh._hops import limit_handshakes
 
 from .core.connections import HANDSHAKES_AT_ONCE
 from .core.export import graph_source, render_graph
 from .core.jobfilter import JobFilter, find_host
+from .core.keyfirst import KeyFirst
 from .core.outcome import run_outcome
 from .core.output import LibraryMessages
 from .core.protocol import SessionLike
@@ -135,6 +137,7 @@ class ApsshTui(App):
         self.autostart = autostart
         self.sub_title = title or ""
         self.last_result: bool | None = None
+        self.keys_first = KeyFirst()
         self.ticks = 0  # screen updates done (tests and benches wait on it, not on time)
         self._last_save = 0.0
         self._caught_up: str | None = None  # the tab action_tab just brought up to date
@@ -163,6 +166,26 @@ class ApsshTui(App):
         # short descriptions and no palette hint (ctrl+p, and the header's icon): on 80 columns
         # the footer still shows s a r n o q
         yield KeysFooter(show_command_palette=False)
+
+    def post_message(self, message) -> bool:
+        """Keys first (apssh_tui.core.keyfirst): from a key's arrival to the frame that shows
+        it, the hosts' reads and the garbage collector wait.  Not for typing in a text field,
+        which keeps its keys from the app's bindings."""
+        if (isinstance(message, events.Key) and not message.is_forwarded and self._running
+                and not self.replay and not isinstance(self.focused, Input)):
+            self.keys_first.arrived(message)
+        return super().post_message(message)
+
+    async def on_event(self, event: events.Event) -> None:
+        # a key comes here twice: from the terminal (then forwarded to the focused widget), and
+        # back from that widget, when the app runs its binding
+        back = isinstance(event, events.Key) and event.is_forwarded
+        await super().on_event(event)
+        if back and self.keys_first.holding:
+            # back from the focused widget, its binding ran here: on screen after the refresh
+            self.keys_first.handled(event)
+            if not self.call_after_refresh(self.keys_first.on_screen, event):
+                self.keys_first.on_screen(event)
 
     def on_mount(self) -> None:
         self.jobs_table = self.query_one(JobsTable)
@@ -495,6 +518,7 @@ class ApsshTui(App):
         self.run_worker(work(), group="services", exit_on_error=False)
 
     def on_unmount(self) -> None:
+        self.keys_first.release_all()
         messages = getattr(self, "_library_messages", None)
         if messages is not None:
             messages.detach()

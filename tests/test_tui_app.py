@@ -145,6 +145,31 @@ def test_hidden_jobs_table_waits_for_its_tab_to_show_the_states(testbed, arun, t
             for key in FIRST_RUN} == FIRST_RUN
 
 
+def test_a_tab_switch_back_to_the_jobs_table_draws_no_unchanged_row_again(testbed, arun, tmp_path):
+    """The table's drawing of each focus state is kept over tab switches (its focus changes each
+    time): rows that did not change are not drawn again; a theme change draws them anew."""
+    app = ApsshTui(tui_session(testbed, tmp_path))
+    seen = {}
+
+    async def body(pilot):
+        table = app.jobs_table
+        await ticked(pilot)
+        keys = [key for key in table._rows[1:4] if table.drawn(key) is not None]
+        before = {key: table.drawn(key) for key in keys}
+        for tab in ("2", "1", "2", "1"):
+            await pilot.press(tab)
+            await ticked(pilot, 1)
+        seen["kept"] = {key: table.drawn(key) is before[key] for key in keys}
+        app.theme = "textual-light" if app.theme != "textual-light" else "textual-dark"
+        await ticked(pilot, 1)
+        seen["after a theme change"] = {key: table.drawn(key) is before[key] for key in keys}
+
+    drive(arun, app, body)
+
+    assert len(seen["kept"]) == 3 and all(seen["kept"].values())
+    assert not any(seen["after a theme change"].values())
+
+
 def test_abort_key_stops_the_remote_command(testbed, arun, tmp_path):
     """'a' mid-run stops the remote command, marks the job aborted and ends the run."""
     slow = SshJob(node(testbed, "node1"), command="sleep 51.1")

@@ -107,6 +107,12 @@ class JobsTable(ScrollView, can_focus=True):
         self._ticks = 0
         self.redraws = 0  # redraws for rows that changed (none while the table is hidden)
         self._row_styles: dict[str, Style] = {}
+        # the drawing (strips, header, styles) of the other focus state, kept for the next
+        # switch: a focused table looks different, and tab switches move the focus every time
+        self._drawing_focused = False
+        self._other_drawing: tuple[dict, Strip | None, dict] = ({}, None, {})
+        self._style_keys: dict[bool, tuple] = {}  # focus state -> the styles it was drawn with
+        self._styles_to_check = True
         self._frame = ((0, 0), 0)  # scroll offset and width of the frame being drawn
         self.related: dict[str, str] = {}  # job key -> "up" or "down", around the selected row
         self._needed_by: dict[str, list[str]] = {}  # for "waits for": redraw a job when a requirement changes
@@ -186,7 +192,7 @@ class JobsTable(ScrollView, can_focus=True):
         selected = self.selected_key()
         self._rows = [item.key for item, _ in self.row_items()]
         self._row_index = {key: index for index, key in enumerate(self._rows)}
-        self._strips.clear()
+        self._forget_rows()
         self._measure()
         if selected in self.groups and selected not in self._depths:
             selected = self.groups[selected].members[0].key  # the group was unfolded
@@ -211,8 +217,7 @@ class JobsTable(ScrollView, can_focus=True):
 
     def _set_widths(self, widths: dict[str, int]) -> None:
         self._widths = widths
-        self._strips.clear()
-        self._header = None
+        self._forget_rows()
         total = sum(width + 2 * CELL_PADDING for width in widths.values())
         self.virtual_size = Size(total, len(self._rows) + 1)  # the header line, then the rows
 
@@ -360,20 +365,34 @@ class JobsTable(ScrollView, can_focus=True):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._forget_drawing()
+        self._styles_to_check = True  # at the next frame (the focus changes the styles too)
 
-    def _on_focus(self, event: events.Focus) -> None:
-        self._forget_drawing()  # the cursor's colour depends on the focus
-        super()._on_focus(event)
-
-    def _on_blur(self, event: events.Blur) -> None:
-        self._forget_drawing()
-        super()._on_blur(event)
+    def _check_styles(self, focused: bool) -> None:
+        """The drawings of both focus states are kept over focus changes, and dropped when the
+        styles themselves changed (a theme, the CSS)."""
+        styles = (self.rich_style, *(self.get_component_rich_style(f"jobs-table--{part}")
+                                     for part in ("header", "even-row", "cursor")))
+        if self._style_keys.get(focused, styles) != styles:
+            self._forget_drawing()
+        self._style_keys[focused] = styles
 
     def _forget_drawing(self) -> None:
-        self._strips.clear()
-        self._header = None
-        self._row_styles = {}
+        """Every drawing dropped, of both focus states."""
+        self._strips, self._header, self._row_styles = {}, None, {}
+        self._other_drawing = ({}, None, {})
+        self._style_keys = {}
+
+    def _forget_rows(self) -> None:
+        """The rows (and the header) of both focus states are drawn again; styles are kept."""
+        self._strips, self._header = {}, None
+        self._other_drawing = ({}, None, self._other_drawing[2])
+
+    def _use_drawing_of(self, focused: bool) -> None:
+        if focused != self._drawing_focused:
+            self._drawing_focused = focused
+            current = (self._strips, self._header, self._row_styles)
+            self._strips, self._header, self._row_styles = self._other_drawing
+            self._other_drawing = current
 
     def _style_of(self, part: str) -> Style:
         """The Rich style of ``part`` ("base", "header", "even-row", "cursor"), kept until the
@@ -386,6 +405,11 @@ class JobsTable(ScrollView, can_focus=True):
 
     def render_lines(self, crop: Region) -> list[Strip]:
         self._frame = (self.scroll_offset, self.size.width)  # the same for every line of the frame
+        focused = self.has_focus
+        self._use_drawing_of(focused)
+        if self._styles_to_check:
+            self._styles_to_check = False
+            self._check_styles(focused)
         return super().render_lines(crop)
 
     def render_line(self, y: int) -> Strip:

@@ -1,0 +1,81 @@
+"""Keys first (apssh_tui/core/keyfirst.py): from a key's arrival to the screen refresh after
+its binding, the hosts' reads (apssh/_readhold.py) and the garbage collector wait; then both
+resume, and no output is lost.  Driven against the testbed's sshd while jobs stream."""
+
+from __future__ import annotations
+
+import gc
+
+from asynciojobs import AbstractJob, Scheduler
+from test_tui_app import drive, run_finished
+from tui_support import node, session_of, until
+
+from apssh import _readhold
+from apssh.sshjob import SshJob
+from apssh_tui.app import ApsshTui
+
+AbstractJob._detect_support_for_unicode()  # before any app: Textual's stdout has no encoding
+
+NODES = ("node1", "node2", "node3", "node4")
+#: 2,000 lines per job, 50 every 0.05 s: the keys are pressed while the jobs print
+STREAM = "i=0; while [ $i -lt 40 ]; do seq -f \"{name} $i.%g\" 1 50; sleep 0.05; i=$((i+1)); done"
+
+
+def expected_lines(name: str) -> list[str]:
+    return [f"{name} {i}.{n}" for i in range(40) for n in range(1, 51)]
+
+
+def test_a_key_runs_its_binding_while_the_reads_are_held_and_no_output_is_lost(testbed, arun):
+    """Tab switches and cursor moves while 4 jobs stream: each binding runs with the hosts' reads
+    and the garbage collector held; after each key's refresh both resume; every line arrives, in
+    order."""
+    nodes = {name: node(testbed, name) for name in NODES}
+    jobs = {name: SshJob(nodes[name], command=STREAM.format(name=name), label=f"stream {name}")
+            for name in NODES}
+    app = ApsshTui(session_of(Scheduler(*jobs.values(), timeout=60), jobs))
+    seen = {"during": [], "after": []}
+
+    async def body(pilot):
+        tab, down = app.action_tab, app.jobs_table.action_cursor_down
+
+        def held_now():
+            seen["during"].append((_readhold.held(), gc.isenabled()))
+
+        app.action_tab = lambda name: (held_now(), tab(name))
+        app.jobs_table.action_cursor_down = lambda: (held_now(), down())
+        await pilot.press("s")
+        store = app.session.store
+        assert await until(lambda: sum(s.line_count for s in store.streams.values()) > 0, pilot=pilot)
+        before = app.keys_first.holds
+        for key in ("2", "1", "down") * 4:
+            await pilot.press(key)
+            assert await until(lambda: not app.keys_first.holding, pilot=pilot)
+            seen["after"].append((_readhold.held(), gc.isenabled()))
+        seen["holds"] = app.keys_first.holds - before
+        assert await run_finished(pilot)
+
+    drive(arun, app, body)
+
+    assert seen["holds"] == 12
+    assert seen["during"] == [(True, False)] * 12
+    assert seen["after"] == [(False, True)] * 12
+    for name in jobs:
+        assert app.session.store.current_lines(name, nodes[name].hostname) == expected_lines(name)
+
+
+def test_typing_in_the_filter_prompt_holds_nothing(testbed, arun):
+    """Keys typed into a text field never reach the app's bindings: they hold nothing."""
+    app = ApsshTui(session_of(Scheduler(SshJob(node(testbed, "node1"), command="true")), {}))
+    seen = {}
+
+    async def body(pilot):
+        await pilot.press("ctrl+f")
+        assert await until(lambda: app.focused is not None and app.focused.id == "jobs-prompt", pilot=pilot)
+        before = app.keys_first.holds
+        await pilot.press(*"node1")
+        seen["holds"] = app.keys_first.holds - before
+        seen["typed"] = app.focused.value
+
+    drive(arun, app, body)
+
+    assert seen == {"holds": 0, "typed": "node1"}
