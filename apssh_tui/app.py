@@ -17,7 +17,7 @@ from textual.containers import Horizontal
 from textual.reactive import Reactive
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Header, Input, Log, TabbedContent, TabPane
+from textual.widgets import Header, Input, Log
 
 from apssh._hops import limit_handshakes
 
@@ -40,6 +40,7 @@ from .widgets.output import OutputPane
 from .widgets.prompt import JobsPrompt
 from .widgets.services import ServicesTable
 from .widgets.summary import RunSummary
+from .widgets.tabbar import Pane, TabBar
 from .widgets.topology import TopologyTree
 
 TICK_SECONDS = 0.1
@@ -75,6 +76,11 @@ class MainScreen(Screen):
     tab switch, that is a second full frame after the one of the new layout."""
 
     focused: Reactive[Widget | None] = Reactive(None, repaint=False)
+
+
+#: (id, title) of the tabs, in the order of their keys 1 to 6
+TABS = [("jobs", "Jobs"), ("output", "Output"), ("topology", "Topology"), ("services", "Services"),
+        ("graph", "Graph"), ("failures", "Failures")]
 
 
 class ApsshTui(App):
@@ -140,29 +146,28 @@ class ApsshTui(App):
         self.keys_first = KeyFirst()
         self.ticks = 0  # screen updates done (tests and benches wait on it, not on time)
         self._last_save = 0.0
-        self._caught_up: str | None = None  # the tab action_tab just brought up to date
 
     # -- layout
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         yield RunSummary(self.session.model, self.session.connections, id="summary")
-        with TabbedContent(initial="jobs", id="tabs"):
-            with TabPane("Jobs", id="jobs"):
-                with Horizontal(id="jobs-area"):
-                    yield JobsTable(self.session.model, id="jobs-table")
-                    yield JobDetails(self.session.model, self.session.store, id="details")
-                yield JobsPrompt(id="jobs-prompt")
-            with TabPane("Output", id="output"):
-                yield OutputPane(self.session, id="output-pane")
-            with TabPane("Topology", id="topology"):
-                yield TopologyTree(self.session.connections, id="topology-tree")
-            with TabPane("Services", id="services"):
-                yield ServicesTable(self.session.services, id="services-table")
-                yield Log(id="service-log", max_lines=2000)
-            with TabPane("Graph", id="graph"):
-                yield GraphView(self.session.model, id="graph-view")
-            with TabPane("Failures", id="failures"):
-                yield FailuresTable(self.session, id="failures-table")
+        yield TabBar(TABS, "jobs", id="tabs")
+        with Pane(id="jobs"):
+            with Horizontal(id="jobs-area"):
+                yield JobsTable(self.session.model, id="jobs-table")
+                yield JobDetails(self.session.model, self.session.store, id="details")
+            yield JobsPrompt(id="jobs-prompt")
+        with Pane(id="output"):
+            yield OutputPane(self.session, id="output-pane")
+        with Pane(id="topology"):
+            yield TopologyTree(self.session.connections, id="topology-tree")
+        with Pane(id="services"):
+            yield ServicesTable(self.session.services, id="services-table")
+            yield Log(id="service-log", max_lines=2000)
+        with Pane(id="graph"):
+            yield GraphView(self.session.model, id="graph-view")
+        with Pane(id="failures"):
+            yield FailuresTable(self.session, id="failures-table")
         # short descriptions and no palette hint (ctrl+p, and the header's icon): on 80 columns
         # the footer still shows s a r n o q
         yield KeysFooter(show_command_palette=False)
@@ -195,7 +200,10 @@ class ApsshTui(App):
         self.topology = self.query_one(TopologyTree)
         self.graph = self.query_one(GraphView)
         self.failures = self.query_one(FailuresTable)
-        self.tabs = self.query_one(TabbedContent)  # kept: a modal screen on top hides it from query_one
+        self.tabs = self.query_one(TabBar)  # kept: a modal screen on top hides it from query_one
+        self.panes = {pane.id: pane for pane in self.query(Pane)}
+        for tab, pane in self.panes.items():
+            pane.display = tab == self.tabs.active
         self.session.model.subscribe(lambda record: self.graph.mark_dirty())
         self.session.model.subscribe(lambda record: self.jobs_table.mark_dirty(record.key))
         self.session.model.subscribe(lambda record: self.details.changed(record.key))
@@ -346,10 +354,16 @@ class ApsshTui(App):
 
     # -- navigation
     def action_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
+        shown = self.tabs.active
+        if tab != shown:
+            self.panes[shown].display = False
+            self.panes[tab].display = True
+            self.tabs.active = tab
         self._catch_up(tab)
-        self._caught_up = tab  # its TabActivated message follows: not twice
         self._focus_tab(tab)
+
+    def on_tab_bar_chosen(self, event: TabBar.Chosen) -> None:
+        self.action_tab(event.tab)
 
     def _catch_up(self, tab: str) -> None:
         """A pane just shown redraws what changed while it was hidden, before its first frame
@@ -365,19 +379,9 @@ class ApsshTui(App):
         elif tab == "topology":
             self.topology.refresh_labels()
 
-    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        if not self.screen_stack:  # the app is closing: no screen to focus anything on
-            return
-        if event.pane.id and event.pane.id != self._caught_up:  # shown by a click on its tab, or by focus
-            self._catch_up(event.pane.id)
-        self._caught_up = None
-        focused = self.focused
-        if event.pane.id and (focused is None or event.pane not in focused.ancestors):
-            self.call_after_refresh(self._focus_tab, event.pane.id)
-
     def _focus_tab(self, tab: str) -> None:
         # a late call for a tab left since must not focus it: focusing activates its pane again
-        if not self.screen_stack or self.query_one(TabbedContent).active != tab:
+        if not self.screen_stack or self.tabs.active != tab:
             return
         focus = {"jobs": JobsTable, "output": OutputPane, "topology": TopologyTree, "services": ServicesTable,
                  "graph": GraphView, "failures": FailuresTable}

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from asynciojobs import AbstractJob, Scheduler
 from testbed import wait_for
-from textual.widgets import TabbedContent
 from tui_support import (
     drive,
     node,
@@ -278,7 +277,7 @@ def test_next_failed_key_selects_the_failed_job(testbed, arun, tmp_path):
         assert app.selected() == "probe-node1"
         await pilot.press("n")
         await ticked(pilot)
-        seen["tab"] = app.query_one(TabbedContent).active
+        seen["tab"] = app.tabs.active
 
     drive(arun, app, body)
 
@@ -286,6 +285,31 @@ def test_next_failed_key_selects_the_failed_job(testbed, arun, tmp_path):
     assert seen["tab"] == "jobs"
     details = str(app.details.render())
     assert details.startswith("verify: verify flag") and "exit code 1" in details
+
+
+def test_a_click_on_a_tab_title_shows_its_pane_and_focuses_it(testbed, arun, tmp_path):
+    """The tab bar: a click on 'Topology' shows the topology pane (the others hidden) and focuses
+    its tree; a click on 'Jobs' comes back to the jobs table."""
+    app = ApsshTui(light_session(testbed, tmp_path))
+    seen = {}
+
+    def title_offset(title: str) -> tuple[int, int]:
+        line = app.tabs.render().plain
+        return line.index(title) + 1, 0
+
+    async def body(pilot):
+        await pilot.click("#tabs", offset=title_offset("Topology"))
+        await ticked(pilot, 1)
+        seen["topology"] = (app.tabs.active, {tab for tab, pane in app.panes.items() if pane.display},
+                            app.focused.id)
+        await pilot.click("#tabs", offset=title_offset("Jobs"))
+        await ticked(pilot, 1)
+        seen["jobs"] = (app.tabs.active, app.focused.id)
+
+    drive(arun, app, body)
+
+    assert seen["topology"] == ("topology", {"topology"}, "topology-tree")
+    assert seen["jobs"] == ("jobs", "jobs-table")
 
 
 def test_output_key_shows_the_selected_job_output(testbed, arun, tmp_path):
@@ -297,7 +321,7 @@ def test_output_key_shows_the_selected_job_output(testbed, arun, tmp_path):
         assert await press_and_finish(pilot, "s")
         await pilot.press("down", "down", "o")
         await ticked(pilot)
-        seen["tab"], seen["lines"] = app.query_one(TabbedContent).active, log_lines(app)
+        seen["tab"], seen["lines"] = app.tabs.active, log_lines(app)
 
     drive(arun, app, body)
 
