@@ -38,6 +38,7 @@ from .widgets.help import HelpScreen
 from .widgets.jobs import JobsTable
 from .widgets.output import OutputPane
 from .widgets.prompt import JobsPrompt
+from .widgets.scrollbars import keep_scrollbar_drawings
 from .widgets.services import ServicesTable
 from .widgets.summary import RunSummary
 from .widgets.tabbar import Pane, TabBar
@@ -77,6 +78,8 @@ class MainScreen(Screen):
 
     focused: Reactive[Widget | None] = Reactive(None, repaint=False)
 
+
+keep_scrollbar_drawings()
 
 #: (id, title) of the tabs, in the order of their keys 1 to 6
 TABS = [("jobs", "Jobs"), ("output", "Output"), ("topology", "Topology"), ("services", "Services"),

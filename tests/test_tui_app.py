@@ -14,6 +14,7 @@ from pathlib import Path
 
 from asynciojobs import AbstractJob, Scheduler
 from testbed import wait_for
+from textual.scrollbar import ScrollBar
 from tui_support import (
     drive,
     node,
@@ -31,6 +32,7 @@ from apssh.sshjob import SshJob
 from apssh_tui.app import ApsshTui
 from apssh_tui.core.replay import ReplaySession
 from apssh_tui.core.states import JobState
+from apssh_tui.widgets import scrollbars
 from apssh_tui.widgets.confirm import ConfirmScreen
 from apssh_tui.widgets.help import HelpScreen
 
@@ -167,6 +169,50 @@ def test_a_tab_switch_back_to_the_jobs_table_draws_no_unchanged_row_again(testbe
 
     assert len(seen["kept"]) == 3 and all(seen["kept"].values())
     assert not any(seen["after a theme change"].values())
+
+
+def test_a_kept_scrollbar_drawing_is_reused_and_always_what_textual_draws_now(testbed, arun, monkeypatch):
+    """The jobs table's scrollbar (60 jobs) is not drawn again by tab switches (each changes the
+    focus and so applies the styles again); what is shown after switches, a scroll and a theme
+    change is what Textual draws for the bar at that moment."""
+    jobs = {f"job{i:02d}": SshJob(node(testbed, "node1"), command="true", label=f"job{i:02d}") for i in range(60)}
+    app = ApsshTui(session_of(Scheduler(*jobs.values()), jobs))
+    drawn = []
+    render = ScrollBar.render
+
+    def counted(bar):
+        drawn.append(bar)
+        return render(bar)
+    monkeypatch.setattr(ScrollBar, "render", counted)
+    original = scrollbars._original_render_lines
+    seen = {"same as textual": []}
+
+    async def body(pilot):
+        bar = app.jobs_table.vertical_scrollbar
+
+        def same_as_textual() -> bool:
+            kept = bar.render_lines(bar.size.region)
+            return [list(line) for line in kept] == [list(line) for line in original(bar, bar.size.region)]
+        await ticked(pilot)
+        seen["shown"] = bar.display
+        before = drawn.count(bar)
+        for tab in ("2", "1", "2", "1"):
+            await pilot.press(tab)
+            await ticked(pilot, 1)
+        seen["drawn by tab switches"] = drawn.count(bar) - before
+        seen["same as textual"].append(same_as_textual())
+        await pilot.press("end")
+        await ticked(pilot, 1)
+        seen["same as textual"].append(same_as_textual())
+        app.theme = "textual-light" if app.theme != "textual-light" else "textual-dark"
+        await ticked(pilot, 1)
+        seen["same as textual"].append(same_as_textual())
+
+    drive(arun, app, body)
+
+    assert seen["shown"]
+    assert seen["drawn by tab switches"] == 0
+    assert seen["same as textual"] == [True, True, True]
 
 
 def test_abort_key_stops_the_remote_command(testbed, arun, tmp_path):
