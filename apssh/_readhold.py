@@ -31,7 +31,6 @@ class _LoopReads:
         self.generation = 0  # a hold ended by its deadline: the releases of that hold do nothing
         self.paused: list[asyncio.Transport] = []
         self.deadline: asyncio.TimerHandle | None = None
-        self.count = 0  # holds begun in this loop (figures and tests)
 
     def pause(self, transport) -> None:
         if not transport.is_closing() and transport.is_reading():
@@ -85,7 +84,6 @@ def hold(max_seconds: float = MAX_HOLD) -> Callable[[], None]:
     """
     reads = _reads(asyncio.get_running_loop())
     if not reads.holds:
-        reads.count += 1
         for transport in list(reads.transports):
             reads.pause(transport)
         reads.deadline = reads.loop.call_later(max_seconds, reads.end)
@@ -113,8 +111,3 @@ def held() -> bool:
         return False
     return bool(reads and reads.holds)
 
-
-def hold_count() -> int:
-    """How many holds began in the running loop (figures and tests)."""
-    reads = _LOOPS.get(asyncio.get_running_loop())
-    return reads.count if reads else 0

@@ -179,7 +179,7 @@ class ApsshTui(App):
         """Keys first (apssh_tui.core.keyfirst): from a key's arrival to the frame that shows
         it, the hosts' reads and the garbage collector wait.  Not for typing in a text field,
         which keeps its keys from the app's bindings."""
-        if (isinstance(message, events.Key) and not message.is_forwarded and self._running
+        if (isinstance(message, events.Key) and not message.is_forwarded and self.is_running
                 and not self.replay and not isinstance(self.focused, Input)):
             self.keys_first.arrived(message)
         return super().post_message(message)
