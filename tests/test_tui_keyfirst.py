@@ -1,9 +1,11 @@
 """Keys first (apssh_tui/core/keyfirst.py): from a key's arrival to the screen refresh after
 its binding, the hosts' reads (apssh/_readhold.py) and the garbage collector wait; then both
-resume, and no output is lost.  Driven against the testbed's sshd while jobs stream."""
+resume, and no output is lost (driven against the testbed's sshd while jobs stream).  Holds end
+in the order the keys come back, and always at their deadline."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 
 from asynciojobs import AbstractJob, Scheduler
@@ -13,6 +15,7 @@ from tui_support import node, session_of, until
 from apssh import _readhold
 from apssh.sshjob import SshJob
 from apssh_tui.app import ApsshTui
+from apssh_tui.core.keyfirst import KeyFirst
 
 AbstractJob._detect_support_for_unicode()  # before any app: Textual's stdout has no encoding
 
@@ -79,3 +82,40 @@ def test_typing_in_the_filter_prompt_holds_nothing(testbed, arun):
     drive(arun, app, body)
 
     assert seen == {"holds": 0, "typed": "node1"}
+
+
+class Key:
+    """A key event as KeyFirst sees it: an object compared by identity."""
+
+
+def test_holds_end_in_the_order_the_keys_come_back():
+    async def scenario():
+        keys = KeyFirst(max_seconds=60)
+        kept, first, second, unheld = Key(), Key(), Key(), Key()
+        keys.arrived(kept)
+        keys.arrived(first)
+        keys.arrived(second)
+        seen = [(keys.holding, _readhold.held(), gc.isenabled())]
+        keys.handled(unheld)  # typed into a text field: never held
+        seen.append(keys.holding)
+        keys.handled(first)  # 'kept' never came back: it ends now, 'first' waits for its refresh
+        keys.on_screen(first)
+        seen.append((keys.holding, _readhold.held()))
+        keys.handled(second)
+        keys.on_screen(second)
+        seen.append((keys.holding, _readhold.held(), gc.isenabled()))
+        return seen
+
+    assert asyncio.run(scenario()) == [(True, True, False), True, (True, True), (False, False, True)]
+
+
+def test_every_hold_ends_at_the_deadline_whatever_the_keys_do():
+    async def scenario():
+        keys = KeyFirst(max_seconds=0.2)
+        keys.arrived(Key())
+        held = keys.holding and not gc.isenabled()
+        while keys.holding:
+            await asyncio.sleep(0.02)
+        return held, _readhold.held(), gc.isenabled()
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 10)) == (True, False, True)

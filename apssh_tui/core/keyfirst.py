@@ -49,7 +49,10 @@ class KeyFirst:
 
     def handled(self, key: object) -> None:
         """``key`` ran its binding; its hold goes on until :meth:`on_screen`.  Keys that arrived
-        before it and never came back (a widget kept them) end now."""
+        before it and never came back (a widget kept them) end now.  A key that was not held
+        (typed into a text field) changes nothing."""
+        if not any(waiting is key for waiting, _ in self._waiting):
+            return
         while self._waiting:
             waiting, release = self._waiting.popleft()
             if waiting is key:
