@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import time
@@ -146,7 +147,7 @@ class ApsshTui(App):
         self.autostart = autostart
         self.sub_title = title or ""
         self.last_result: bool | None = None
-        self.keys_first = KeyFirst()
+        self.keys_first = KeyFirst(hold_frames=self._hold_frames)
         self.ticks = 0  # screen updates done (tests and benches wait on it, not on time)
         self._last_save = 0.0
 
@@ -219,9 +220,45 @@ class ApsshTui(App):
             self.summary.set_status(f"ready: press {self.key_of('app.start')} to start")
         self.output.show("all")
         self.set_interval(TICK_SECONDS, self.tick)
+        self._keys_straight_in()
         self.jobs_table.focus()
         if self.autostart:
             self.action_start()
+
+    def _hold_frames(self):
+        """No frame is drawn until the returned function is called (KeyFirst: from a key's
+        arrival to its binding)."""
+        self._begin_batch()  # private (Textual 8.2.8): batch_update() without the with block
+        ended = False
+
+        def release() -> None:
+            nonlocal ended
+            if ended:
+                return
+            ended = True
+            self._end_batch()
+            if self.is_running and self._batch_count == 0:
+                # the screen draws what changed meanwhile (_end_batch only prompts the app)
+                self.screen.check_idle()
+        return release
+
+    def _keys_straight_in(self) -> None:
+        """The terminal's keys reach the app in the loop's next callback, ahead of that turn's
+        socket reads (which their hold then cancels), instead of one turn later.
+
+        Textual's drivers hand every event to ``run_coroutine_threadsafe``: its task's first
+        step runs a turn after the callback, behind every ready socket's read (up to 60 ms while
+        200 hosts stream).  ``post_message`` is what that task runs; called from the loop's
+        thread-safe queue it keeps the order of the events."""
+        driver = self._driver  # private (Textual 8.2.8): the terminal's driver, None when closed
+        if driver is None:
+            return
+        loop = asyncio.get_running_loop()
+        post = self.post_message
+
+        def send_message(message) -> None:
+            loop.call_soon_threadsafe(post, message)
+        driver.send_message = send_message
 
     def tick(self) -> None:
         """Coalesced screen update: only what changed since the last tick."""

@@ -10,6 +10,7 @@ import gc
 
 from asynciojobs import AbstractJob, Scheduler
 from test_tui_app import drive, run_finished
+from textual import events
 from tui_support import node, session_of, until
 
 from apssh import _readhold
@@ -41,8 +42,8 @@ def test_a_key_runs_its_binding_while_the_reads_are_held_and_no_output_is_lost(t
     async def body(pilot):
         tab, down = app.action_tab, app.jobs_table.action_cursor_down
 
-        def held_now():
-            seen["during"].append((_readhold.held(), gc.isenabled()))
+        def held_now():  # the app draws no frame (Textual's batch) until the binding ran
+            seen["during"].append((_readhold.held(), gc.isenabled(), app._batch_count > 0))
 
         app.action_tab = lambda name: (held_now(), tab(name))
         app.jobs_table.action_cursor_down = lambda: (held_now(), down())
@@ -53,17 +54,45 @@ def test_a_key_runs_its_binding_while_the_reads_are_held_and_no_output_is_lost(t
         for key in ("2", "1", "down") * 4:
             await pilot.press(key)
             assert await until(lambda: not app.keys_first.holding, pilot=pilot)
-            seen["after"].append((_readhold.held(), gc.isenabled()))
+            seen["after"].append((_readhold.held(), gc.isenabled(), app._batch_count))
         seen["holds"] = app.keys_first.holds - before
         assert await run_finished(pilot)
 
     drive(arun, app, body)
 
     assert seen["holds"] == 12
-    assert seen["during"] == [(True, False)] * 12
-    assert seen["after"] == [(False, True)] * 12
+    assert seen["during"] == [(True, False, True)] * 12
+    assert seen["after"] == [(False, True, 0)] * 12
     for name in jobs:
         assert app.session.store.current_lines(name, nodes[name].hostname) == expected_lines(name)
+
+
+def test_a_key_from_the_terminal_is_held_before_the_next_turn_reads_a_socket(testbed, arun):
+    """A key the terminal's driver sends is posted to the app by the loop's next callback: its
+    hold starts before that turn's socket reads run (Textual's own path ran it a turn later,
+    behind every ready socket), and its binding runs."""
+    nodes = {name: node(testbed, name) for name in NODES}
+    jobs = {name: SshJob(nodes[name], command=STREAM.format(name=name), label=f"stream {name}")
+            for name in NODES}
+    app = ApsshTui(session_of(Scheduler(*jobs.values(), timeout=60), jobs))
+    seen = []
+
+    async def body(pilot):
+        await pilot.press("s")
+        store = app.session.store
+        assert await until(lambda: sum(s.line_count for s in store.streams.values()) > 0, pilot=pilot)
+        for _ in range(3):
+            row = app.jobs_table.cursor_row
+            app._driver.send_message(events.Key("down", None))  # as the terminal's input thread does
+            await asyncio.sleep(0)  # one turn: the callbacks queued before it ran, no more
+            seen.append((app.keys_first.holding, _readhold.held()))
+            assert await until(lambda: not app.keys_first.holding, pilot=pilot)
+            seen.append(app.jobs_table.cursor_row == row + 1)
+        assert await run_finished(pilot)
+
+    drive(arun, app, body)
+
+    assert seen == [(True, True), True] * 3
 
 
 def test_typing_in_the_filter_prompt_holds_nothing(testbed, arun):
@@ -107,6 +136,46 @@ def test_holds_end_in_the_order_the_keys_come_back():
         return seen
 
     assert asyncio.run(scenario()) == [(True, True, False), True, (True, True), (False, False, True)]
+
+
+class Frames:
+    """What KeyFirst's hold_frames holds: a count of the holds not released."""
+
+    def __init__(self):
+        self.held = 0
+
+    def hold(self):
+        self.held += 1
+        released = []
+
+        def release():
+            assert not released, "a frames hold released twice"
+            released.append(True)
+            self.held -= 1
+        return release
+
+
+def test_frames_are_held_from_a_keys_arrival_until_its_binding_ran():
+    """The frames' hold ends when the key comes back (its binding ran), before its refresh; the
+    keys that never came back end with it; the deadline ends the rest."""
+    async def scenario():
+        frames = Frames()
+        keys = KeyFirst(max_seconds=60, hold_frames=frames.hold)
+        kept, first, second = Key(), Key(), Key()
+        keys.arrived(kept)
+        keys.arrived(first)
+        seen = [frames.held]
+        keys.handled(first)  # 'kept' ends too
+        seen.append((frames.held, keys.holding))
+        keys.arrived(second)
+        seen.append(frames.held)
+        keys.release_all()  # the deadline
+        seen.append((frames.held, keys.holding))
+        keys.on_screen(first)  # after the deadline: nothing left to end
+        seen.append(frames.held)
+        return seen
+
+    assert asyncio.run(scenario()) == [2, (0, True), 1, (0, False), 0]
 
 
 def test_every_hold_ends_at_the_deadline_whatever_the_keys_do():

@@ -7,7 +7,10 @@ until the screen has been refreshed after its binding ran:
 
 - reading from every SSH connection of the loop is held (:mod:`apssh._readhold`; the data waits
   in the sockets, nothing is lost);
-- the garbage collector's automatic runs wait (they run after the frame, as much work).
+- the garbage collector's automatic runs wait (they run after the frame, as much work);
+- until its binding has run, the app draws no frame (``hold_frames``): a frame of the screen as
+  it was before the key (the output tab with its new lines, 20-35 ms while 200 hosts stream)
+  would only delay the one that shows the key.
 
 Both end at :data:`apssh._readhold.MAX_HOLD` seconds at most, whatever happens to the key.
 """
@@ -25,9 +28,14 @@ from apssh import _readhold
 class KeyFirst:
     """The holds of the keys on their way to the screen, in the order they arrived."""
 
-    def __init__(self, max_seconds: float = _readhold.MAX_HOLD):
+    def __init__(self, max_seconds: float = _readhold.MAX_HOLD,
+                 hold_frames: Callable[[], Callable[[], None]] | None = None):
+        """``hold_frames``: holds the app's frames, returns the function that ends that hold;
+        called when a key arrives, its release when the key's binding has run."""
         self.max_seconds = max_seconds
-        self._waiting: deque[tuple[object, Callable[[], None]]] = deque()  # keys not handled yet
+        self.hold_frames = hold_frames
+        # keys not handled yet, with the releases of their reads' and frames' holds
+        self._waiting: deque[tuple[object, Callable[[], None], Callable[[], None]]] = deque()
         self._handled: dict[int, tuple[object, Callable[[], None]]] = {}  # id(key) -> its hold
         self._gc_paused = False
         self._deadline: asyncio.TimerHandle | None = None
@@ -45,16 +53,18 @@ class KeyFirst:
                 gc.disable()
                 self._gc_paused = True
             self._deadline = asyncio.get_running_loop().call_later(self.max_seconds, self.release_all)
-        self._waiting.append((key, _readhold.hold(self.max_seconds)))
+        frames = self.hold_frames() if self.hold_frames is not None else _nothing
+        self._waiting.append((key, _readhold.hold(self.max_seconds), frames))
 
     def handled(self, key: object) -> None:
         """``key`` ran its binding; its hold goes on until :meth:`on_screen`.  Keys that arrived
         before it and never came back (a widget kept them) end now.  A key that was not held
         (typed into a text field) changes nothing."""
-        if not any(waiting is key for waiting, _ in self._waiting):
+        if not any(waiting is key for waiting, _, _ in self._waiting):
             return
         while self._waiting:
-            waiting, release = self._waiting.popleft()
+            waiting, release, frames = self._waiting.popleft()
+            frames()
             if waiting is key:
                 self._handled[id(key)] = (key, release)
                 return
@@ -70,7 +80,8 @@ class KeyFirst:
 
     def release_all(self) -> None:
         """Every hold ends (the deadline, or the app closing)."""
-        releases = [release for _, release in [*self._handled.values(), *self._waiting]]
+        releases = [release for _, release in self._handled.values()]
+        releases += [release for _, reads, frames in self._waiting for release in (frames, reads)]
         self._handled, self._waiting = {}, deque()
         for release in releases:
             release()
@@ -85,3 +96,7 @@ class KeyFirst:
         if self._gc_paused:
             self._gc_paused = False
             gc.enable()
+
+
+def _nothing() -> None:
+    """The release of a hold that holds nothing."""
