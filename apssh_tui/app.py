@@ -237,9 +237,10 @@ class ApsshTui(App):
                 return
             ended = True
             self._end_batch()
-            if self.is_running and self._batch_count == 0:
+            screens = self.screen_stack
+            if self._batch_count == 0 and screens:
                 # the screen draws what changed meanwhile (_end_batch only prompts the app)
-                self.screen.check_idle()
+                screens[-1].check_idle()
         return release
 
     def _keys_straight_in(self) -> None:
