@@ -29,14 +29,19 @@ def expected_lines(name: str) -> list[str]:
     return [f"{name} {i}.{n}" for i in range(40) for n in range(1, 51)]
 
 
+def streaming_app(testbed):
+    """(nodes, jobs, app): one STREAM job per node of NODES, in an app not started yet."""
+    nodes = {name: node(testbed, name) for name in NODES}
+    jobs = {name: SshJob(nodes[name], command=STREAM.format(name=name), label=f"stream {name}")
+            for name in NODES}
+    return nodes, jobs, ApsshTui(session_of(Scheduler(*jobs.values(), timeout=60), jobs))
+
+
 def test_a_key_runs_its_binding_while_the_reads_are_held_and_no_output_is_lost(testbed, arun):
     """Tab switches and cursor moves while 4 jobs stream: each binding runs with the hosts' reads
     and the garbage collector held; after each key's refresh both resume; every line arrives, in
     order."""
-    nodes = {name: node(testbed, name) for name in NODES}
-    jobs = {name: SshJob(nodes[name], command=STREAM.format(name=name), label=f"stream {name}")
-            for name in NODES}
-    app = ApsshTui(session_of(Scheduler(*jobs.values(), timeout=60), jobs))
+    nodes, jobs, app = streaming_app(testbed)
     seen = {"during": [], "after": []}
 
     async def body(pilot):
@@ -71,10 +76,7 @@ def test_a_key_from_the_terminal_is_held_before_the_next_turn_reads_a_socket(tes
     """A key the terminal's driver sends is posted to the app by the loop's next callback: its
     hold starts before that turn's socket reads run (Textual's own path ran it a turn later,
     behind every ready socket), and its binding runs."""
-    nodes = {name: node(testbed, name) for name in NODES}
-    jobs = {name: SshJob(nodes[name], command=STREAM.format(name=name), label=f"stream {name}")
-            for name in NODES}
-    app = ApsshTui(session_of(Scheduler(*jobs.values(), timeout=60), jobs))
+    _, _, app = streaming_app(testbed)
     seen = []
 
     async def body(pilot):
