@@ -57,26 +57,23 @@ class TabBar(Widget):
             self._active = tab
             self.refresh()
 
-    def _spans(self) -> list[tuple[int, int, str]]:
-        """(first column, end column, tab id) of each title."""
-        spans, x = [], 0
-        for tab, title in self.tabs:
-            width = len(title) + 2 * PADDING
-            spans.append((x, x + width, tab))
-            x += width
-        return spans
+    def _cells(self) -> list[tuple[str, str]]:
+        """(tab id, its title with the padding around it), in order: what the line shows."""
+        pad = " " * PADDING
+        return [(tab, f"{pad}{title}{pad}") for tab, title in self.tabs]
 
     def render(self) -> Text:
         active_style = self.get_component_rich_style("tab-bar--active")
         line = Text(no_wrap=True, overflow="ellipsis")
-        pad = " " * PADDING
-        for tab, title in self.tabs:
-            line.append(f"{pad}{title}{pad}", style=active_style if tab == self._active else None)
+        for tab, cell in self._cells():
+            line.append(cell, style=active_style if tab == self._active else None)
         return line
 
     def on_click(self, event: events.Click) -> None:
-        for start, end, tab in self._spans():
-            if start <= event.x < end:
+        end = 0  # of the title being looked at
+        for tab, cell in self._cells():
+            end += len(cell)
+            if 0 <= event.x < end:
                 self.post_message(self.Chosen(tab))
                 return
 
