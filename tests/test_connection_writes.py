@@ -21,7 +21,10 @@ from apssh._writes import BULK_BYTES, CoalescedWrites
 
 def test_a_push_leaves_in_far_fewer_writes_than_packets(testbed, arun, tmp_path):
     """An 8 MB push through SFTP: the file arrives intact, and the connection's writes to its
-    socket are a small fraction of the packets asyncssh asked to write (bulk steps leave together)."""
+    socket are a fraction of the packets asyncssh asked to write (bulk steps leave together).
+
+    How many packets share a turn of the loop depends on the machine's timing: 20 runs here
+    gave 3.3 to 14 packets per write, hence a bound of 2 (without coalescing, it is 1)."""
     local = tmp_path / "blob.bin"
     local.write_bytes(os.urandom(8 << 20))
     remote = tmp_path / "remote"
@@ -40,7 +43,7 @@ def test_a_push_leaves_in_far_fewer_writes_than_packets(testbed, arun, tmp_path)
     writes_in, writes_out = arun(scenario())
     assert (remote / "blob.bin").read_bytes() == local.read_bytes()
     assert writes_in >= 8 * 32  # at least one write per 32 KB packet
-    assert writes_out * 4 <= writes_in
+    assert writes_out * 2 <= writes_in
 
 
 def _sent_packets(arun, caplog, make) -> tuple[str, int, list[str]]:
@@ -179,3 +182,26 @@ def test_a_small_step_is_handed_to_the_transport_before_write_returns():
     assert pending_while_held == BULK_BYTES + len(b"ignorepacket")
     assert handed == 1  # one write for the bulk data and the small step after it
     assert received == b"x" * BULK_BYTES + b"ignorepacket"
+
+
+def test_bulk_writes_of_one_turn_leave_in_one_write():
+    """Several bulk steps in the same turn of the loop (the data packets of several tasks)
+    wait for the end of the turn and leave in a single write, in order."""
+
+    async def scenario():
+        writes, sink, server = await _pair()
+        chunks = [bytes([n]) * BULK_BYTES for n in range(10)]
+        for chunk in chunks:
+            writes.write(chunk)
+        handed_in_the_turn = writes.writes_out
+        await asyncio.sleep(0)
+        handed_after_the_turn = writes.writes_out
+        writes.close()
+        await sink.closed
+        server.close()
+        return handed_in_the_turn, handed_after_the_turn, b"".join(chunks), bytes(sink.data)
+
+    in_the_turn, after_the_turn, expected, received = asyncio.run(scenario())
+    assert in_the_turn == 0
+    assert after_the_turn == 1
+    assert received == expected
