@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 
+import asyncssh
 import pytest
 from helpers import RecordingFormatter, came_through, connection_snapshot
 from testbed import Testbed
@@ -286,3 +288,36 @@ def test_ciphers_of_the_ssh_config_win(testbed, arun, tmp_path, ciphers, expecte
     proxy = SshProxy("chosen", ssh_config=config, known_hosts=testbed.all_known_hosts)
 
     assert arun(negotiated_ciphers(proxy)) == (expected, expected)
+
+
+def negotiated_kex(arun, caplog, proxy: SshProxy) -> list[str]:
+    """The key exchange algorithms asyncssh began with on ``proxy``'s connection (its debug log)."""
+    asyncssh.set_debug_level(2)
+    caplog.set_level(logging.DEBUG, logger="asyncssh")
+    try:
+        arun(negotiated_ciphers(proxy))
+    finally:
+        asyncssh.set_debug_level(1)
+    marker = "Key exchange alg: "
+    return [message.split(marker)[1] for message in (record.getMessage() for record in caplog.records)
+            if marker in message]
+
+
+def test_default_key_exchange_is_curve25519(testbed, arun, caplog, tmp_path):
+    """Without KexAlgorithms in the ssh config, the key exchange is curve25519, as with ssh."""
+    config = tmp_path / "config"
+    config.write_text(host_block(testbed, "plain", "node1") + common_block(testbed))
+    proxy = SshProxy("plain", ssh_config=config, known_hosts=testbed.all_known_hosts)
+
+    assert negotiated_kex(arun, caplog, proxy) == ["curve25519-sha256"]
+
+
+def test_key_exchange_of_the_ssh_config_wins(testbed, arun, caplog, tmp_path):
+    """A KexAlgorithms line in the ssh config chooses the key exchange (README: P-256 saves the
+    server's slow reference X25519 on OpenSSH 9.2)."""
+    config = tmp_path / "config"
+    config.write_text(host_block(testbed, "chosen", "node1") + "    KexAlgorithms ecdh-sha2-nistp256\n"
+                      + common_block(testbed))
+    proxy = SshProxy("chosen", ssh_config=config, known_hosts=testbed.all_known_hosts)
+
+    assert negotiated_kex(arun, caplog, proxy) == ["ecdh-sha2-nistp256"]
