@@ -174,7 +174,7 @@ def fanout_argv(tool: str, bed, hosts_file: Path, command: str, out_dir: Path | 
             apssh += ["-w", "0"]
         if tool == OURS_ASYNCIO:
             apssh = [str(PROJECT_BIN / "python"), "-c", "import sys; sys.modules['uvloop'] = None; "
-                     "sys.argv[0] = 'apssh'; from apssh.cli import apssh_main; apssh_main()"]
+                     "sys.argv[0] = 'apssh'; from apssh_tui.commands import apssh_main; apssh_main()"]
         argv = [*apssh, "-l", bed.user, "-k", str(bed.key), "-t", str(hosts_file)]
         if out_dir is not None:
             argv += ["-o", str(out_dir)]

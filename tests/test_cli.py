@@ -823,6 +823,30 @@ def test_console_script_appull(testbed, tmp_path):
     assert (tmp_path / "local" / "remote.txt").read_text() == "pulled by script\n"
 
 
+@pytest.mark.parametrize("command", ["apssh", "appush", "appull"])
+def test_console_scripts_start_outside_the_apssh_package(command):
+    """Each installed command starts from apssh_tui.commands, which runs before asyncio is
+    imported (see the next test)."""
+    script = (VENV_BIN / command).read_text()
+    assert f"from apssh_tui.commands import {command}_main" in script
+
+
+def test_a_command_runs_without_python_ssl(testbed, tmp_path):
+    """Started from its entry point, apssh never loads Python's ssl module (nor the system's
+    libssl): it runs a command on the testbed, and ssl is still absent when it exits."""
+    probe = ("import atexit, sys\n"
+             "atexit.register(lambda: print('ssl loaded:', sys.modules.get('ssl') is not None, file=sys.stderr))\n"
+             "from apssh_tui.commands import apssh_main\n"
+             f"sys.argv = ['apssh', '-t', {hp(testbed, 'node1')!r}, 'echo', 'no-tls']\n"
+             "apssh_main()\n")
+    env = {**os.environ, "HOME": str(testbed.home)}
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env,
+                            timeout=60, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"{hp(testbed, 'node1')}:no-tls" in out_lines(result.stdout)
+    assert "ssl loaded: False" in result.stderr
+
+
 # ================================================================== appush
 def test_appush_file_with_host_and_user_templates(testbed, tmp_path, capsys):
     """appush local @:remote fills {host} and {user} in the remote path, for each target."""
