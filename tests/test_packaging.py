@@ -30,7 +30,7 @@ def pip(venv: Path, *args: str) -> subprocess.CompletedProcess:
 @pytest.mark.packaging
 def test_installing_r2lab_keeps_this_apssh(tmp_path):
     """Fresh venv: install the project, then r2lab (which requires apssh): apssh is still this project,
-    pip check is clean, and the four commands are installed."""
+    pip check is clean, and the four commands are installed (apssh, appush and appull run)."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     installed = pip(venv, "install", "-q", str(PROJECT))
@@ -54,6 +54,11 @@ def test_installing_r2lab_keeps_this_apssh(tmp_path):
     assert versions["apssh"] == apssh.__version__ and "apssh-tui" not in versions
     for command in COMMANDS:
         assert (venv / "bin" / command).is_file(), command
+    # the commands start from apssh_tui.commands: it is installed, and it runs
+    for command in ("apssh", "appush", "appull"):
+        version = subprocess.run([str(venv / "bin" / command), "--version"], capture_output=True, text=True,
+                                 timeout=120, cwd=tmp_path)
+        assert version.returncode == 0 and apssh.__version__ in version.stdout + version.stderr, version.stderr
 
 
 def test_version_is_above_027():
