@@ -12,7 +12,7 @@ until the screen has been refreshed after its binding ran:
   it was before the key (the output tab with its new lines, 20-35 ms while 200 hosts stream)
   would only delay the one that shows the key.
 
-Both end at :data:`apssh._readhold.MAX_HOLD` seconds at most, whatever happens to the key.
+All three end at :data:`apssh._readhold.MAX_HOLD` seconds at most, whatever happens to the key.
 """
 
 from __future__ import annotations
